@@ -56,7 +56,9 @@ public sealed class ImageDataset
         var rows = Enumerable.Range(0, Count).Select(i => new ImageRow
         {
             Image = Pixels.AsSpan(i * Shape.Size, Shape.Size).ToArray(),
-            Label = (uint)(Labels[i] + 1),
+            // LoadFromEnumerable reads key fields as zero-based class indices and maps any value outside
+            // [0, count) to the missing key, so an unlabeled row is written as the class count.
+            Label = Labels[i] < 0 ? (uint)ClassNames.Count : (uint)Labels[i],
         });
         var schema = SchemaDefinition.Create(typeof(ImageRow));
         schema[nameof(ImageRow.Image)].ColumnName = imageColumnName;

@@ -1,0 +1,87 @@
+using System.Globalization;
+using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Training.SemiSupervised;
+
+namespace Dpt.ConsoleApp;
+
+/// <summary>Budget presets: quick fits 2 CPU cores in minutes; full is the benchmark budget, meant for a GPU.</summary>
+internal enum Preset { Quick, Full }
+
+/// <summary>The main job's command line.</summary>
+internal sealed record CommandLine
+{
+    public string? DataFolder { get; init; }
+    public int LabelsPerClass { get; init; } = 10;
+    public Preset Preset { get; init; } = Preset.Quick;
+    public DptDevice Device { get; init; } = DptDevice.Auto;
+    public int Seed { get; init; } = 1;
+    public string OutputFolder { get; init; } = "out";
+    public SemiSupervisedAlgorithm[] Algorithms { get; init; } = { SemiSupervisedAlgorithm.FreeMatch };
+    public int? Steps { get; init; }
+    public int? TrainImages { get; init; }
+    public bool Help { get; init; }
+
+    public const string Usage = """
+        Dpt.Console: Dual Pseudo Training on an MNIST/IDX data set (stage 1: semi-supervised pseudo-labeling).
+
+        Usage: dotnet run -c Release --project samples/Dpt.Console -- [options]
+
+          --data DIR               folder with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+                                   t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]
+                                   (default: full Fashion-MNIST if installed, else the embedded subset)
+          --labels-per-class N     labels kept per class; the rest are unlabeled (default 10)
+          --preset quick|full      quick: minutes on 2 CPU cores; full: the benchmark budget, for a GPU (default quick)
+          --algorithm A[,A...]     fixmatch, freematch (compared with supervised-only; default freematch)
+          --steps N                training steps (default: from the preset)
+          --train-images N         use only the first N training images, stratified (default: from the preset)
+          --device auto|cpu|cuda   where to train (default auto)
+          --seed S                 seed of the label split, the weights and the sampling (default 1)
+          --output DIR             where metrics.json and the models go (default out)
+          --help                   this text
+        """;
+
+    /// <summary>Parses the arguments; a wrong one throws <see cref="ArgumentException"/> with a one-line message.</summary>
+    public static CommandLine Parse(string[] args)
+    {
+        var result = new CommandLine();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"Option {args[i]} needs a value.");
+            int Int(string name, int min)
+            {
+                var text = Value();
+                return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= min
+                    ? v : throw new ArgumentException($"Option {name} needs a whole number of at least {min}; got '{text}'.");
+            }
+            T Choice<T>(string name) where T : struct, Enum
+            {
+                var text = Value();
+                return Enum.TryParse<T>(text, ignoreCase: true, out var v) && Enum.IsDefined(v) && !int.TryParse(text, out _)
+                    ? v : throw new ArgumentException($"Option {name} must be one of {string.Join(", ", Enum.GetNames<T>()).ToLowerInvariant()}; got '{text}'.");
+            }
+            result = args[i] switch
+            {
+                "--data" => result with { DataFolder = Value() },
+                "--labels-per-class" => result with { LabelsPerClass = Int("--labels-per-class", 1) },
+                "--preset" => result with { Preset = Choice<Preset>("--preset") },
+                "--device" => result with { Device = Choice<DptDevice>("--device") },
+                "--seed" => result with { Seed = Int("--seed", 0) },
+                "--output" => result with { OutputFolder = Value() },
+                "--steps" => result with { Steps = Int("--steps", 1) },
+                "--train-images" => result with { TrainImages = Int("--train-images", 1) },
+                "--algorithm" => result with { Algorithms = ParseAlgorithms(Value()) },
+                "--help" or "-h" => result with { Help = true },
+                _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
+            };
+        }
+        return result;
+    }
+
+    private static SemiSupervisedAlgorithm[] ParseAlgorithms(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(a => a.ToLowerInvariant() switch
+        {
+            "fixmatch" => SemiSupervisedAlgorithm.FixMatch,
+            "freematch" => SemiSupervisedAlgorithm.FreeMatch,
+            _ => throw new ArgumentException($"Option --algorithm takes fixmatch and/or freematch; got '{a}'."),
+        }).Distinct().ToArray();
+}

@@ -1,0 +1,57 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Models;
+
+/// <summary>The classifier networks this package trains.</summary>
+public enum ClassifierNetwork
+{
+    /// <summary>A small VGG-style CNN (about 0.3M parameters at width 32), for 28x28 grayscale images.</summary>
+    SmallCnn,
+    /// <summary>WRN-28-2 (1.5M parameters), the standard semi-supervised backbone for 32x32 colour images.</summary>
+    WideResNet28x2,
+}
+
+/// <summary>
+/// An image classifier split into a feature extractor and a linear head, so that later stages can reuse the
+/// features. Input: <c>[N, C, H, W]</c> in [0, 1]; output: logits <c>[N, classes]</c>.
+/// </summary>
+public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Creates the module with TorchSharp's module name.</summary>
+    protected ImageClassifierNetwork(string name) : base(name) { }
+
+    /// <summary>Length of the feature vector that the head reads.</summary>
+    public abstract int FeatureLength { get; }
+
+    /// <summary>Pooled features <c>[N, FeatureLength]</c> of images in [0, 1].</summary>
+    public Tensor Features(Tensor images)
+    {
+        using var centred = images.mul(2).sub_(1);   // [0, 1] -> [-1, 1]: every caller passes raw pixels
+        return ExtractFeatures(centred);
+    }
+
+    /// <summary>Pooled features of images already mapped to [-1, 1].</summary>
+    protected abstract Tensor ExtractFeatures(Tensor images);
+
+    /// <summary>Logits from features.</summary>
+    public abstract Tensor Head(Tensor features);
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor images) => Head(Features(images));
+
+    /// <summary>Builds the network described by <paramref name="spec"/>.</summary>
+    public static ImageClassifierNetwork Create(NetworkSpec spec) => spec.Kind switch
+    {
+        ClassifierNetwork.SmallCnn => new SmallCnn(spec.Channels, spec.Classes, spec.Width),
+        ClassifierNetwork.WideResNet28x2 => new WideResNet(spec.Channels, spec.Classes, depth: 28, widen: spec.Width),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
+    };
+}
+
+/// <summary>Everything needed to rebuild a classifier network before loading its weights.</summary>
+/// <param name="Kind">Architecture.</param>
+/// <param name="Channels">Input channels.</param>
+/// <param name="Classes">Number of classes.</param>
+/// <param name="Width">Base width: channels of the first block for <see cref="ClassifierNetwork.SmallCnn"/>; widen factor for the WRN.</param>
+public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width);

@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Persistence;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Models;
+
+/// <summary>
+/// A trained image classifier ready to score: the network (EMA weights, evaluation mode) on its device, the image
+/// shape it expects and its class names.
+/// </summary>
+public sealed class TrainedClassifier : IDisposable
+{
+    private const int ScoringBatchSize = 512;
+
+    internal TrainedClassifier(ImageClassifierNetwork network, NetworkSpec spec, ImageShape shape, IReadOnlyList<string> classNames, Device device)
+    {
+        Network = network;
+        Spec = spec;
+        Shape = shape;
+        ClassNames = classNames;
+        Device = device;
+        Network.eval();
+    }
+
+    /// <summary>The network, in evaluation mode.</summary>
+    public ImageClassifierNetwork Network { get; }
+    /// <summary>Architecture and sizes.</summary>
+    public NetworkSpec Spec { get; }
+    /// <summary>Shape of one input image.</summary>
+    public ImageShape Shape { get; }
+    /// <summary>Class names in class-index order.</summary>
+    public IReadOnlyList<string> ClassNames { get; }
+    /// <summary>Device that holds the weights.</summary>
+    public Device Device { get; }
+
+    /// <summary>Class probabilities <c>[count, classes]</c> (row-major) for <paramref name="count"/> images <c>[count, C, H, W]</c>.</summary>
+    public float[] PredictProbabilities(ReadOnlySpan<float> pixels, int count)
+    {
+        int size = Shape.Size, classes = ClassNames.Count;
+        if (pixels.Length != (long)count * size)
+            throw new ArgumentException($"{pixels.Length} pixel values do not make {count} images of shape {Shape}.", nameof(pixels));
+        var result = new float[(long)count * classes];
+        using var _ = no_grad();
+        for (int start = 0; start < count; start += ScoringBatchSize)
+        {
+            int n = Math.Min(ScoringBatchSize, count - start);
+            using var scope = NewDisposeScope();
+            var batch = tensor(pixels.Slice(start * size, n * size).ToArray(), new long[] { n, Shape.Channels, Shape.Height, Shape.Width }).to(Device);
+            var probabilities = Network.forward(batch).softmax(-1).cpu();
+            probabilities.data<float>().CopyTo(result.AsSpan(start * classes, n * classes));
+        }
+        return result;
+    }
+
+    /// <summary>Writes the network description to a manifest and the weights to a stream.</summary>
+    internal void WriteTo(JsonObject manifest, out Action<Stream> writeWeights)
+    {
+        manifest["network"] = new JsonObject
+        {
+            ["kind"] = Spec.Kind.ToString(), ["channels"] = Spec.Channels, ["classes"] = Spec.Classes, ["width"] = Spec.Width,
+        };
+        manifest["imageShape"] = new JsonArray(Shape.Channels, Shape.Height, Shape.Width);
+        manifest["classNames"] = new JsonArray(ClassNames.Select(n => (JsonNode)n!).ToArray());
+        writeWeights = stream => Network.save(stream);
+    }
+
+    /// <summary>Rebuilds a classifier from a manifest and its weights entry.</summary>
+    internal static TrainedClassifier ReadFrom(ModelFile.Reader file, string weightsEntry, Device device)
+    {
+        var network = file.Manifest["network"] as JsonObject ?? throw file.Damaged("manifest value 'network' is missing");
+        if (!Enum.TryParse<ClassifierNetwork>((string?)network["kind"], out var kind))
+            throw file.Damaged($"unknown network kind '{network["kind"]}'");
+        var spec = new NetworkSpec(kind, (int?)network["channels"] ?? 0, (int?)network["classes"] ?? 0, (int?)network["width"] ?? 0);
+        var dims = file.Get<int[]>("imageShape");
+        var classNames = file.Get<string[]>("classNames");
+        if (dims.Length != 3 || spec.Channels != dims[0] || spec.Classes != classNames.Length || spec.Width < 1)
+            throw file.Damaged("the network description does not match the image shape and classes");
+        var model = ImageClassifierNetwork.Create(spec);
+        using (var weights = file.ReadEntry(weightsEntry))
+        {
+            try
+            {
+                model.load(weights);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+            {
+                throw file.Damaged($"weights entry '{weightsEntry}' does not fit a {spec.Kind} network ({e.Message})");
+            }
+        }
+        model.to(device);
+        return new TrainedClassifier(model, spec, new ImageShape(dims[0], dims[1], dims[2]), classNames, device);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => Network.Dispose();
+}

@@ -1,0 +1,51 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Dpt.Training;
+
+/// <summary>The steps every classifier estimator's <c>Fit</c> shares: read the rows, pick the device, train with logging.</summary>
+internal static class ClassifierTraining
+{
+    /// <summary>Reads the image and label columns into memory, checking their types.</summary>
+    public static ImageDataset ReadTrainingData(IDataView input, SemiSupervisedTrainerOptions options)
+    {
+        var label = LabelColumn.Bind(input.Schema, options.LabelColumnName);
+        var image = ImageColumn.Bind(input.Schema, options.ImageColumnName, expected: null, options.MLImageChannels);
+        var pixels = image.ReadAll(input, options.CancellationToken);
+        var labels = label.ReadAll(input);
+        if (labels.Length == 0) throw new ArgumentException("The training data has no rows.", nameof(input));
+        return new ImageDataset(pixels, labels, image.Shape, label.ClassNames);
+    }
+
+    /// <summary>Trains on <paramref name="data"/>, logging through <paramref name="channel"/> and the options' callback.</summary>
+    public static TrainedClassifier Train(IHost host, IChannel channel, SemiSupervisedTrainerOptions options, ImageDataset data, string stage,
+        ImageDataset? extraLabeled = null)
+    {
+        var device = DeviceSelection.Resolve(options.Device, message => channel.Info(MessageSensitivity.None, message));
+        int seed = options.Seed ?? host.Rand.Next();
+        int labeled = data.Labels.Count(l => l >= 0);
+        channel.Info(MessageSensitivity.None,
+            $"{stage}: {options.Algorithm} with {options.Network} on {data.Count} images of {data.Shape} ({labeled} labeled" +
+            (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), {options.NumberOfSteps} steps on {device.type}, seed {seed}.");
+        var loop = new ClassifierTrainingLoop(options, device, stage, progress =>
+        {
+            channel.Info(MessageSensitivity.None, progress.ToString());
+            options.Progress?.Invoke(progress);
+        });
+        return loop.Train(data, seed, extraLabeled);
+    }
+
+    /// <summary>Checks the label column of a schema shape: a key type over UInt32.</summary>
+    public static SchemaShape CheckLabel(SchemaShape input, string labelColumnName)
+    {
+        var label = input.FirstOrDefault(c => c.Name == labelColumnName);
+        if (label.Name is null)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Label column '{labelColumnName}' was not found in the input schema.");
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType.RawType != typeof(uint))
+            throw new ArgumentOutOfRangeException(nameof(input), $"Label column '{labelColumnName}' has type {label.ItemType} ({label.Kind}{(label.IsKey ? ", key" : "")}); expected a scalar key type over UInt32 (use mlContext.Transforms.Conversion.MapValueToKey). A missing key marks an unlabeled row.");
+        return input;
+    }
+}

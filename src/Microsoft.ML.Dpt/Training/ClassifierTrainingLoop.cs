@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Training.SemiSupervised;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Training;
+
+/// <summary>
+/// The one training loop for image classifiers: supervised-only, FixMatch and FreeMatch differ only in the
+/// <see cref="IUnlabeledObjective"/> they plug in. All images live on the device for the whole run; each step
+/// samples indices there, augments there and runs in its own dispose scope; the host reads losses only at
+/// progress reports.
+/// </summary>
+internal sealed class ClassifierTrainingLoop
+{
+    private readonly SemiSupervisedTrainerOptions _options;
+    private readonly Device _device;
+    private readonly string _stage;
+    private readonly Action<TrainingProgress> _report;
+
+    public ClassifierTrainingLoop(SemiSupervisedTrainerOptions options, Device device, string stage, Action<TrainingProgress> report)
+    {
+        _options = options;
+        _device = device;
+        _stage = stage;
+        _report = report;
+    }
+
+    /// <summary>Trains on <paramref name="data"/> (label -1 = unlabeled) and returns the EMA model.</summary>
+    /// <param name="data">All real rows. Every row is also used as unlabeled data, as in USB.</param>
+    /// <param name="seed">Seeds TorchSharp's generator: weights, sampling and augmentation.</param>
+    /// <param name="extraLabeled">More labeled images (stage 3's generated images), or null.</param>
+    public TrainedClassifier Train(ImageDataset data, int seed, ImageDataset? extraLabeled = null)
+    {
+        var labeledRows = Enumerable.Range(0, data.Count).Where(i => data.Labels[i] >= 0).ToArray();
+        int classes = data.ClassNames.Count;
+        var labeled = data.Select(labeledRows);
+        if (extraLabeled is not null)
+            labeled = Concatenate(labeled, extraLabeled);
+        if (labeled.Count == 0)
+            throw new InvalidOperationException($"Label column '{_options.LabelColumnName}' has no labeled rows; at least one row per class needs a label.");
+        var missing = Enumerable.Range(0, classes).Where(c => !labeled.Labels.Contains(c)).ToArray();
+        if (missing.Length > 0)
+            throw new InvalidOperationException($"Label column '{_options.LabelColumnName}' has no labeled row of class {string.Join(", ", missing.Select(c => $"'{data.ClassNames[c]}'"))}; every class needs at least one.");
+
+        random.manual_seed(seed);
+        var spec = _options.NetworkSpecFor(data.Shape, classes);
+        var network = ImageClassifierNetwork.Create(spec);
+        var averageNetwork = ImageClassifierNetwork.Create(spec);
+        network.to(_device);
+        averageNetwork.to(_device);
+        var average = new ExponentialMovingAverage(network, averageNetwork, _options.EmaDecay);
+
+        using var labeledImages = ToDevice(labeled);
+        using var labeledTargets = tensor(labeled.Labels.Select(l => (long)l).ToArray(), device: _device);
+        bool useUnlabeled = _options.Algorithm != SemiSupervisedAlgorithm.SupervisedOnly;
+        using var unlabeledImages = useUnlabeled ? ToDevice(data) : null;
+        var objective = CreateObjective(classes);
+        var augmentation = new Augmentation(_options.Augmentation);
+        var optimizer = optim.SGD(network.parameters(), _options.LearningRate, _options.Momentum,
+            weight_decay: _options.WeightDecay, nesterov: _options.Momentum > 0);
+
+        int steps = _options.NumberOfSteps, batch = _options.BatchSize, unlabeledBatch = batch * _options.UnlabeledRatio;
+        long imagesPerStep = batch + (useUnlabeled ? 2L * unlabeledBatch : 0);
+        using var lossSum = zeros(3, device: _device);   // total, supervised, mask rate
+        var clock = Stopwatch.StartNew();
+        int lastReportStep = 0;
+        double lastReportSeconds = 0, learningRate = _options.LearningRate;
+        network.train();
+        for (int step = 0; step < steps; step++)
+        {
+            _options.CancellationToken.ThrowIfCancellationRequested();
+            using (var scope = NewDisposeScope())
+            {
+                // USB's cosine decay: the rate ends at cos(7π/16) ≈ 0.2 of its start.
+                learningRate = _options.LearningRate * Math.Cos(7 * Math.PI * step / (16.0 * steps));
+                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+
+                var index = randint(labeled.Count, new long[] { batch }, device: _device);
+                var labeledView = augmentation.Weak(labeledImages.index_select(0, index));
+                var targets = labeledTargets.index_select(0, index);
+                Tensor loss, supervised, maskRate;
+                if (objective is null)
+                {
+                    supervised = nn.functional.cross_entropy(network.forward(labeledView), targets);
+                    loss = supervised;
+                    maskRate = zeros(1, device: _device);
+                }
+                else
+                {
+                    var unlabeled = unlabeledImages!.index_select(0, randint(data.Count, new long[] { unlabeledBatch }, device: _device));
+                    // One forward pass over labeled, weak and strong views, as in FixMatch.
+                    var logits = network.forward(cat(new[] { labeledView, augmentation.Weak(unlabeled), augmentation.Strong(unlabeled) }));
+                    var parts = logits.split(new long[] { batch, unlabeledBatch, unlabeledBatch });
+                    supervised = nn.functional.cross_entropy(parts[0], targets);
+                    var unsupervised = objective.Loss(parts[1].detach(), parts[2]);
+                    loss = supervised + _options.UnlabeledLossWeight * unsupervised;
+                    maskRate = objective.LastMaskRate!;
+                }
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                average.Update();
+                using (no_grad())
+                    lossSum.add_(stack(new[] { loss.detach().reshape(1), supervised.detach().reshape(1), maskRate.reshape(1) }).flatten());
+            }
+
+            bool last = step == steps - 1;
+            if ((step + 1) % _options.LogInterval == 0 || last)
+            {
+                int done = step + 1 - lastReportStep;
+                var means = (lossSum / done).cpu().data<float>().ToArray();   // the one host sync per report
+                lossSum.zero_();
+                if (!float.IsFinite(means[0]))
+                    throw new InvalidOperationException($"{_stage}: the training loss became {means[0]} at step {step + 1}; lower LearningRate (now {_options.LearningRate}) or check the images for bad values.");
+                double seconds = clock.Elapsed.TotalSeconds;
+                _report(new TrainingProgress(_stage, step + 1, steps, means[0], means[1], objective is null ? double.NaN : means[2],
+                    learningRate, done * imagesPerStep / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
+                lastReportStep = step + 1;
+                lastReportSeconds = seconds;
+            }
+        }
+        network.Dispose();
+        return new TrainedClassifier(averageNetwork, spec, data.Shape, data.ClassNames, _device);
+    }
+
+    private IUnlabeledObjective? CreateObjective(int classes) => _options.Algorithm switch
+    {
+        SemiSupervisedAlgorithm.SupervisedOnly => null,
+        SemiSupervisedAlgorithm.FixMatch => new FixMatchObjective(_options.ConfidenceThreshold),
+        SemiSupervisedAlgorithm.FreeMatch => new FreeMatchObjective(classes, _device, _options.FreeMatchMomentum, _options.FairnessWeight),
+        _ => throw new ArgumentOutOfRangeException(nameof(_options.Algorithm), $"Unknown algorithm {_options.Algorithm}."),
+    };
+
+    private Tensor ToDevice(ImageDataset data) =>
+        tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device);
+
+    private static ImageDataset Concatenate(ImageDataset a, ImageDataset b)
+    {
+        if (a.Shape != b.Shape || a.ClassNames.Count != b.ClassNames.Count)
+            throw new ArgumentException($"Cannot add images of shape {b.Shape} with {b.ClassNames.Count} classes to images of shape {a.Shape} with {a.ClassNames.Count} classes.");
+        return new ImageDataset(a.Pixels.Concat(b.Pixels).ToArray(), a.Labels.Concat(b.Labels).ToArray(), a.Shape, a.ClassNames);
+    }
+}

@@ -1,0 +1,117 @@
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Training.SemiSupervised;
+
+namespace Microsoft.ML.Dpt.Training;
+
+/// <summary>
+/// Settings shared by the trainers that fit a semi-supervised image classifier (stage 1 and stage 3).
+/// The defaults follow USB's FixMatch/FreeMatch recipes, with fewer steps.
+/// </summary>
+public class SemiSupervisedTrainerOptions
+{
+    /// <summary>Image column: a float vector of C*H*W values in [0, 1] (with dimensions C, H, W) or an MLImage. Default: "Image".</summary>
+    public string ImageColumnName { get; set; } = DefaultColumnNames.Image;
+
+    /// <summary>Label column: a key type; rows with a missing key are unlabeled. Default: "Label".</summary>
+    public string LabelColumnName { get; set; } = DefaultColumnNames.Label;
+
+    /// <summary>How unlabeled rows are used. Default: <see cref="SemiSupervisedAlgorithm.FreeMatch"/>.</summary>
+    public SemiSupervisedAlgorithm Algorithm { get; set; } = SemiSupervisedAlgorithm.FreeMatch;
+
+    /// <summary>Network architecture. Default: <see cref="ClassifierNetwork.SmallCnn"/>.</summary>
+    public ClassifierNetwork Network { get; set; } = ClassifierNetwork.SmallCnn;
+
+    /// <summary>Network width: first-stage channels of the small CNN (default 32) or the WRN's widen factor (default 2). Null: the network's default.</summary>
+    public int? NetworkWidth { get; set; }
+
+    /// <summary>Optimiser steps. Default: 2,000.</summary>
+    public int NumberOfSteps { get; set; } = 2000;
+
+    /// <summary>Labeled images per step. Default: 64.</summary>
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>Unlabeled images per labeled image in a step (μ in FixMatch). Default: 7.</summary>
+    public int UnlabeledRatio { get; set; } = 7;
+
+    /// <summary>Initial learning rate of SGD; it decays as cos(7πk / 16K). Default: 0.03.</summary>
+    public double LearningRate { get; set; } = 0.03;
+
+    /// <summary>SGD momentum (Nesterov). Default: 0.9.</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>L2 weight decay. Default: 5e-4.</summary>
+    public double WeightDecay { get; set; } = 5e-4;
+
+    /// <summary>Decay of the exponential moving average of the weights that predictions use. Default: 0.999.</summary>
+    public double EmaDecay { get; set; } = 0.999;
+
+    /// <summary>Weight of the unlabeled loss (λ_u). Default: 1.</summary>
+    public double UnlabeledLossWeight { get; set; } = 1.0;
+
+    /// <summary>FixMatch's confidence threshold for a pseudo-label. Default: 0.95.</summary>
+    public double ConfidenceThreshold { get; set; } = 0.95;
+
+    /// <summary>FreeMatch's EMA momentum for its thresholds and class statistics. Default: 0.999.</summary>
+    public double FreeMatchMomentum { get; set; } = 0.999;
+
+    /// <summary>FreeMatch's self-adaptive fairness weight (λ_f). Default: 0.001.</summary>
+    public double FairnessWeight { get; set; } = 0.001;
+
+    /// <summary>Augmentations that suit the data (flip, translation, Cutout size). Default: flips allowed, 12.5% shifts, Cutout up to half the side.</summary>
+    public AugmentationPolicy Augmentation { get; set; } = new();
+
+    /// <summary>Channels to read from an MLImage column (1: luma, 3: RGB). Default: 3.</summary>
+    public int MLImageChannels { get; set; } = 3;
+
+    /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
+    public DptDevice Device { get; set; } = DptDevice.Auto;
+
+    /// <summary>Seed; null takes one from the MLContext's seed. Default: null.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Steps between progress reports (each costs one device synchronisation). Default: 100.</summary>
+    public int LogInterval { get; set; } = 100;
+
+    /// <summary>Called with each progress report, besides the MLContext log. Default: none.</summary>
+    public Action<TrainingProgress>? Progress { get; set; }
+
+    /// <summary>Stops training at the next step with <see cref="OperationCanceledException"/>. Default: none.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
+    internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) =>
+        new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32));
+
+    /// <summary>Checks every setting and names the first that is out of range.</summary>
+    internal virtual void Validate()
+    {
+        static void Check(bool ok, string option, object value, string expected)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(option, $"Option {option} is {value}; expected {expected}.");
+        }
+        Check(!string.IsNullOrWhiteSpace(ImageColumnName), nameof(ImageColumnName), $"'{ImageColumnName}'", "a column name");
+        Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), $"'{LabelColumnName}'", "a column name");
+        Check(Enum.IsDefined(Algorithm), nameof(Algorithm), Algorithm, "SupervisedOnly, FixMatch or FreeMatch");
+        Check(Enum.IsDefined(Network), nameof(Network), Network, "SmallCnn or WideResNet28x2");
+        Check(NetworkWidth is null or >= 1, nameof(NetworkWidth), NetworkWidth!, "null or at least 1");
+        Check(NumberOfSteps >= 1, nameof(NumberOfSteps), NumberOfSteps, "at least 1");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
+        Check(UnlabeledRatio >= 1, nameof(UnlabeledRatio), UnlabeledRatio, "at least 1");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a positive number");
+        Check(Momentum is >= 0 and < 1, nameof(Momentum), Momentum, "a number in [0, 1)");
+        Check(WeightDecay is >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "a non-negative number");
+        Check(EmaDecay is >= 0 and < 1, nameof(EmaDecay), EmaDecay, "a number in [0, 1)");
+        Check(UnlabeledLossWeight >= 0 && double.IsFinite(UnlabeledLossWeight), nameof(UnlabeledLossWeight), UnlabeledLossWeight, "a non-negative number");
+        Check(ConfidenceThreshold is >= 0 and <= 1, nameof(ConfidenceThreshold), ConfidenceThreshold, "a number in [0, 1]");
+        Check(FreeMatchMomentum is >= 0 and < 1, nameof(FreeMatchMomentum), FreeMatchMomentum, "a number in [0, 1)");
+        Check(FairnessWeight >= 0 && double.IsFinite(FairnessWeight), nameof(FairnessWeight), FairnessWeight, "a non-negative number");
+        Check(Augmentation is not null, nameof(Augmentation), "null", "an AugmentationPolicy");
+        Check(Augmentation!.MaxTranslation is >= 0 and <= 0.5, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.MaxTranslation)}", Augmentation.MaxTranslation, "a fraction in [0, 0.5]");
+        Check(Augmentation.CutoutFraction is >= 0 and <= 1, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.CutoutFraction)}", Augmentation.CutoutFraction, "a fraction in [0, 1]");
+        Check(MLImageChannels is 1 or 3, nameof(MLImageChannels), MLImageChannels, "1 or 3");
+        Check(Enum.IsDefined(Device), nameof(Device), Device, "Auto, Cpu or Cuda");
+        Check(LogInterval >= 1, nameof(LogInterval), LogInterval, "at least 1");
+    }
+}
