@@ -36,7 +36,7 @@ internal sealed class ImageColumn
         if (column.Type is ImageDataViewType image)
         {
             var shape = expected ?? (image.Height > 0 && image.Width > 0 ? new ImageShape(mlImageChannels, image.Height, image.Width) : (ImageShape?)null)
-                ?? throw new ArgumentException($"Image column '{name}' holds MLImage values of unknown size; resize them first (mlContext.Transforms.ResizeImages) or give the image shape in the options.");
+                ?? throw new ArgumentException($"Image column '{name}' holds MLImage values of unknown size; resize them first (mlContext.Transforms.ResizeImages).");
             return new ImageColumn(name, shape, isMLImage: true);
         }
         if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType } vector || vector.ItemType.RawType != typeof(float) || !vector.IsKnownSize)
@@ -51,6 +51,25 @@ internal sealed class ImageColumn
         if (expected is { } exp && exp.Size == vector.Size)
             return new ImageColumn(name, exp, isMLImage: false);
         throw new ArgumentOutOfRangeException(nameof(name), $"Image column '{name}' is a vector of {vector.Size} values without (C, H, W) dimensions; give it dimensions (for example VectorType(1, 28, 28)) or set the image shape in the options.");
+    }
+
+    /// <summary>
+    /// Binds the image column of training data. An MLImage column of unknown size takes its shape from the
+    /// first image (every other image must match it when read).
+    /// </summary>
+    public static ImageColumn BindForTraining(IDataView data, string name, int mlImageChannels)
+    {
+        if (data.Schema.GetColumnOrNull(name) is { Type: ImageDataViewType { Height: <= 0 } } column)
+        {
+            using var cursor = data.GetRowCursor(new[] { column });
+            var get = cursor.GetGetter<MLImage>(column);
+            MLImage? first = null;
+            if (!cursor.MoveNext()) throw new ArgumentException("The training data has no rows.", nameof(data));
+            get(ref first);
+            if (first is null) throw new InvalidDataException($"Image column '{name}' has a missing image in its first row.");
+            return new ImageColumn(name, new ImageShape(mlImageChannels, first.Height, first.Width), isMLImage: true);
+        }
+        return Bind(data.Schema, name, expected: null, mlImageChannels);
     }
 
     /// <summary>A getter that writes the current row's pixels into a span of <see cref="Shape"/>.Size values.</summary>

@@ -13,10 +13,13 @@ internal static class ClassifierTraining
     public static ImageDataset ReadTrainingData(IDataView input, SemiSupervisedTrainerOptions options)
     {
         var label = LabelColumn.Bind(input.Schema, options.LabelColumnName);
-        var image = ImageColumn.Bind(input.Schema, options.ImageColumnName, expected: null, options.MLImageChannels);
+        var image = ImageColumn.BindForTraining(input, options.ImageColumnName, options.MLImageChannels);
         var pixels = image.ReadAll(input, options.CancellationToken);
         var labels = label.ReadAll(input);
         if (labels.Length == 0) throw new ArgumentException("The training data has no rows.", nameof(input));
+        // Both networks halve the resolution twice (pooling or stride 2), so smaller images have nothing left.
+        if (image.Shape.Height < 4 || image.Shape.Width < 4)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Image column '{options.ImageColumnName}' holds {image.Shape.Width}x{image.Shape.Height} images; the networks need at least 4x4.");
         return new ImageDataset(pixels, labels, image.Shape, label.ClassNames);
     }
 

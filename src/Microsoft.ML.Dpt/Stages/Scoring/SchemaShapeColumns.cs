@@ -25,6 +25,35 @@ internal static class SchemaShapeColumns
     public static SchemaShape KeyValuesAnnotation() =>
         new(new[] { Create(Data.KeyValues.Kind, SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false, null) });
 
+    /// <summary>
+    /// The shape of a concrete schema (what ML.NET's internal <c>SchemaShape.Create</c> does), for checking an
+    /// estimator against real data.
+    /// </summary>
+    public static SchemaShape FromSchema(DataViewSchema schema) => new(schema.Where(c => !c.IsHidden).Select(c =>
+    {
+        var annotations = new SchemaShape(c.Annotations.Schema.Select(a => Create(a.Name, KindOf(a.Type), ItemOf(a.Type), a.Type is KeyDataViewType, null)));
+        bool isKey = (c.Type is VectorDataViewType v ? v.ItemType : c.Type) is KeyDataViewType;
+        return Create(c.Name, KindOf(c.Type), ItemOf(c.Type), isKey, annotations);
+    }));
+
+    private static SchemaShape.Column.VectorKind KindOf(DataViewType type) => type switch
+    {
+        VectorDataViewType { IsKnownSize: true } => SchemaShape.Column.VectorKind.Vector,
+        VectorDataViewType => SchemaShape.Column.VectorKind.VariableVector,
+        _ => SchemaShape.Column.VectorKind.Scalar,
+    };
+
+    /// <summary>The item type as SchemaShape wants it: for key types, the underlying integer type (flagged by isKey).</summary>
+    private static DataViewType ItemOf(DataViewType type)
+    {
+        var item = type is VectorDataViewType vector ? vector.ItemType : type;
+        return item is KeyDataViewType key ? ColumnTypeOfRaw(key.RawType) : item;
+    }
+
+    private static DataViewType ColumnTypeOfRaw(Type raw) =>
+        raw == typeof(uint) ? NumberDataViewType.UInt32 : raw == typeof(ulong) ? NumberDataViewType.UInt64 :
+        raw == typeof(ushort) ? NumberDataViewType.UInt16 : NumberDataViewType.Byte;
+
     /// <summary><paramref name="input"/> with <paramref name="added"/> appended; an added column replaces one of the same name.</summary>
     public static SchemaShape Append(SchemaShape input, IEnumerable<SchemaShape.Column> added)
     {
