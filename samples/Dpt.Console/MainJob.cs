@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
@@ -9,7 +10,10 @@ using Microsoft.ML.Dpt.Training.SemiSupervised;
 
 namespace Dpt.ConsoleApp;
 
-/// <summary>Stage 1 on an IDX data set: supervised-only baseline and each chosen semi-supervised algorithm, same labels and seed.</summary>
+/// <summary>
+/// Stage 1 on an IDX data set: the supervised-only baseline and each chosen semi-supervised algorithm on the same
+/// labels, seed and budget. Writes metrics.json per label count and one Markdown table for all.
+/// </summary>
 internal sealed class MainJob
 {
     private readonly CommandLine _args;
@@ -21,28 +25,54 @@ internal sealed class MainJob
         _cancel = cancel;
     }
 
+    private bool Quick => _args.Preset == Preset.Quick;
+
     public void Run()
     {
         var total = Stopwatch.StartNew();
-        var folder = _args.DataFolder is null ? FashionMnist.Locate() : _args.DataFolder;
-        var (fullTrain, test) = IdxDataset.Load(folder, folder == _args.DataFolder ? null : FashionMnist.ClassNames);
-        int trainImages = _args.TrainImages ?? (_args.Preset == Preset.Quick ? 6000 : fullTrain.Count);
-        var train = trainImages >= fullTrain.Count ? fullTrain : fullTrain.Select(FewLabelSplit.ChooseLabeledRows(fullTrain.Labels, fullTrain.ClassNames.Count, trainImages / fullTrain.ClassNames.Count, _args.Seed));
-        var fewLabels = FewLabelSplit.Apply(train, _args.LabelsPerClass, _args.Seed);
-        Console.WriteLine($"Data: {folder}: {train.Count} training images ({_args.LabelsPerClass} labels per class, {fewLabels.Labels.Count(l => l >= 0)} in all), {test.Count} test images of {train.Shape}.");
+        var folder = _args.DataFolder ?? FashionMnist.Locate();
+        var (fullTrain, test) = IdxDataset.Load(folder, _args.DataFolder is null ? FashionMnist.ClassNames : null);
+        int classes = fullTrain.ClassNames.Count;
+        int trainImages = Math.Min(_args.TrainImages ?? (Quick ? 6000 : fullTrain.Count), fullTrain.Count);
+        var train = trainImages == fullTrain.Count ? fullTrain
+            : fullTrain.Select(FewLabelSplit.ChooseLabeledRows(fullTrain.Labels, classes, trainImages / classes, _args.Seed));
+        Console.WriteLine($"Data: {folder}: {train.Count} training images, {test.Count} test images of {train.Shape}, {classes} classes; preset {_args.Preset}, seed {_args.Seed}.");
 
+        var table = new StringBuilder();
+        table.AppendLine($"| labels/class | method | test accuracy | pseudo-label accuracy | steps | seconds |");
+        table.AppendLine("|---|---|---|---|---|---|");
+        foreach (var labelsPerClass in _args.LabelsPerClass)
+        {
+            var output = _args.LabelsPerClass.Length == 1 ? _args.OutputFolder : Path.Combine(_args.OutputFolder, $"labels-{labelsPerClass}");
+            foreach (var row in RunOneLabelCount(folder, train, test, labelsPerClass, output))
+                table.AppendLine($"| {labelsPerClass} | {row.Method} | {row.Accuracy:P2} | {row.PseudoAccuracy:P2} | {row.Steps} | {row.Seconds:F0} |");
+        }
+        var summary = $"Stage 1 on {folder} ({train.Count} train / {test.Count} test images), preset {_args.Preset.ToString().ToLowerInvariant()}, seed {_args.Seed}, " +
+            $"device {_args.Device.ToString().ToLowerInvariant()}, {total.Elapsed.TotalSeconds:F0} s in all.\n\n{table}";
+        Directory.CreateDirectory(_args.OutputFolder);
+        File.WriteAllText(Path.Combine(_args.OutputFolder, "stage1-results.md"), summary);
+        Console.WriteLine();
+        Console.WriteLine(summary);
+    }
+
+    private List<(string Method, double Accuracy, double PseudoAccuracy, int Steps, double Seconds)> RunOneLabelCount(
+        string folder, ImageDataset train, ImageDataset test, int labelsPerClass, string output)
+    {
+        var started = Stopwatch.StartNew();
+        var fewLabels = FewLabelSplit.Apply(train, labelsPerClass, _args.Seed);
+        Console.WriteLine($"{labelsPerClass} labels per class ({fewLabels.Labels.Count(l => l >= 0)} labeled, {train.Count} unlabeled images):");
         var ml = new MLContext(seed: _args.Seed);
         var trainView = fewLabels.ToDataView(ml);
         var testView = test.ToDataView(ml);
-        var fullLabelView = train.ToDataView(ml);   // for pseudo-label accuracy against the hidden labels
-        Directory.CreateDirectory(_args.OutputFolder);
+        var hiddenLabels = train.ToDataView(ml);   // the training images with every label, to score the pseudo-labels
+        Directory.CreateDirectory(output);
 
         var metrics = new JsonObject
         {
-            ["dataset"] = Path.GetFullPath(folder), ["labelsPerClass"] = _args.LabelsPerClass, ["preset"] = _args.Preset.ToString().ToLowerInvariant(),
+            ["dataset"] = Path.GetFullPath(folder), ["labelsPerClass"] = labelsPerClass, ["preset"] = _args.Preset.ToString().ToLowerInvariant(),
             ["device"] = _args.Device.ToString().ToLowerInvariant(), ["seed"] = _args.Seed, ["trainImages"] = train.Count, ["testImages"] = test.Count,
         };
-        var rows = new List<(string Name, double Accuracy, double PseudoAccuracy, double Seconds)>();
+        var rows = new List<(string, double, double, int, double)>();
         foreach (var algorithm in new[] { SemiSupervisedAlgorithm.SupervisedOnly }.Concat(_args.Algorithms))
         {
             var options = Stage1Options(algorithm);
@@ -50,44 +80,35 @@ internal sealed class MainJob
             using var model = ml.Dpt().PseudoLabeler(options).Fit(trainView);
             double seconds = clock.Elapsed.TotalSeconds;
             double accuracy = Accuracy(ml, model.Transform(testView));
-            double pseudoAccuracy = Accuracy(ml, model.Transform(fullLabelView), useKnownLabels: false);
+            double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
             string key = algorithm == SemiSupervisedAlgorithm.SupervisedOnly ? "supervisedOnly" : JsonNamingPolicy.CamelCase.ConvertName(algorithm.ToString());
             metrics[key] = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps };
-            model.Save(Path.Combine(_args.OutputFolder, $"stage1-{key}.dpt"));
-            rows.Add((algorithm.ToString(), accuracy, pseudoAccuracy, seconds));
-            Console.WriteLine($"{algorithm}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
+            model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
+            rows.Add((algorithm.ToString(), accuracy, pseudoAccuracy, options.NumberOfSteps, seconds));
+            Console.WriteLine($"  {algorithm}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
         }
-        metrics["totalSeconds"] = total.Elapsed.TotalSeconds;
-        File.WriteAllText(Path.Combine(_args.OutputFolder, "metrics.json"), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-
-        Console.WriteLine();
-        Console.WriteLine($"| stage 1 ({_args.LabelsPerClass} labels/class, seed {_args.Seed}) | test accuracy | pseudo-label accuracy | seconds |");
-        Console.WriteLine("|---|---|---|---|");
-        foreach (var r in rows) Console.WriteLine($"| {r.Name} | {r.Accuracy:P2} | {r.PseudoAccuracy:P2} | {r.Seconds:F1} |");
-        Console.WriteLine($"metrics: {Path.GetFullPath(Path.Combine(_args.OutputFolder, "metrics.json"))}");
+        metrics["totalSeconds"] = started.Elapsed.TotalSeconds;
+        File.WriteAllText(Path.Combine(output, "metrics.json"), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return rows;
     }
 
-    private PseudoLabeler.Options Stage1Options(SemiSupervisedAlgorithm algorithm)
+    private PseudoLabeler.Options Stage1Options(SemiSupervisedAlgorithm algorithm) => new()
     {
-        bool quick = _args.Preset == Preset.Quick;
-        return new PseudoLabeler.Options
-        {
-            Algorithm = algorithm,
-            NumberOfSteps = _args.Steps ?? (quick ? 300 : 8000),
-            BatchSize = quick ? 32 : 64,
-            UnlabeledRatio = quick ? 3 : 7,
-            NetworkWidth = quick ? 16 : 32,
-            Device = _args.Device,
-            Seed = _args.Seed,
-            LogInterval = quick ? 50 : 500,
-            Progress = p => Console.WriteLine("  " + p),
-            CancellationToken = _cancel,
-            KeepKnownLabels = false,
-        };
-    }
+        Algorithm = algorithm,
+        NumberOfSteps = _args.Steps ?? (Quick ? 1500 : 8000),
+        BatchSize = Quick ? 32 : 64,
+        UnlabeledRatio = Quick ? 3 : 7,
+        NetworkWidth = Quick ? 16 : 32,
+        Device = _args.Device,
+        Seed = _args.Seed,
+        LogInterval = 500,
+        Progress = p => Console.WriteLine("    " + p),
+        CancellationToken = _cancel,
+        KeepKnownLabels = false,   // pseudo-label accuracy measures the model itself, labeled rows included
+    };
 
     /// <summary>Top-1 accuracy of the PseudoLabel column against the true label, through ML.NET's evaluator.</summary>
-    private static double Accuracy(MLContext ml, IDataView scored, bool useKnownLabels = true) =>
+    private static double Accuracy(MLContext ml, IDataView scored) =>
         ml.MulticlassClassification.Evaluate(scored, labelColumnName: DefaultColumnNames.Label, scoreColumnName: DefaultColumnNames.Score,
             predictedLabelColumnName: DefaultColumnNames.PseudoLabel).MicroAccuracy;
 }

@@ -63,7 +63,7 @@ internal sealed class ImageColumn
         {
             using var cursor = data.GetRowCursor(new[] { column });
             var get = cursor.GetGetter<MLImage>(column);
-            MLImage? first = null;
+            MLImage first = null!;   // ML.NET's getter contract: it assigns the value
             if (!cursor.MoveNext()) throw new ArgumentException("The training data has no rows.", nameof(data));
             get(ref first);
             if (first is null) throw new InvalidDataException($"Image column '{name}' has a missing image in its first row.");
@@ -79,7 +79,7 @@ internal sealed class ImageColumn
         if (_isMLImage)
         {
             var getter = row.GetGetter<MLImage>(column);
-            MLImage? image = null;
+            MLImage image = null!;
             return destination =>
             {
                 getter(ref image);
