@@ -46,6 +46,24 @@ public sealed class DptCatalog
             LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, Algorithm = algorithm, NumberOfSteps = numberOfSteps,
         });
 
+    /// <summary>Stage 2: a class-conditional diffusion model trained on (pseudo-)labels that generates images per class.</summary>
+    public ConditionalDiffusionAugmenter ConditionalDiffusionAugmenter(ConditionalDiffusionAugmenter.Options options) => new(MLContext, options);
+
+    /// <summary>Stage 2 with default options except those named.</summary>
+    /// <param name="labelColumnName">Key column that conditions the model (stage 1's pseudo-label by default).</param>
+    /// <param name="imageColumnName">Image column.</param>
+    /// <param name="numberOfSteps">Training steps.</param>
+    /// <param name="imagesPerClass">Images generated per class for stage 3.</param>
+    public ConditionalDiffusionAugmenter ConditionalDiffusionAugmenter(string labelColumnName = DefaultColumnNames.PseudoLabel,
+        string imageColumnName = DefaultColumnNames.Image, int numberOfSteps = 5000, int imagesPerClass = 100) =>
+        new(MLContext, new ConditionalDiffusionAugmenter.Options
+        {
+            LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, NumberOfSteps = numberOfSteps, ImagesPerClass = imagesPerClass,
+        });
+
+    /// <summary>Loads a generator saved with <see cref="Diffusion.ConditionalGenerator.Save"/>.</summary>
+    public Diffusion.ConditionalGenerator LoadGenerator(string path, DptDevice device = DptDevice.Auto) => Diffusion.ConditionalGenerator.Load(path, device);
+
     /// <summary>Loads a stage-1 model saved with <see cref="PseudoLabelerTransformer.Save"/>.</summary>
     public PseudoLabelerTransformer LoadPseudoLabeler(string path, DptDevice device = DptDevice.Auto) => PseudoLabelerTransformer.Load(path, device);
 }

@@ -28,7 +28,9 @@ public sealed class DdpmSampler : ISampler
                 double variance = (1 - alphaS) / (1 - alphaT) * (1 - stepAlpha);
                 double x0Weight = Math.Sqrt(alphaS) * (1 - stepAlpha) / (1 - alphaT);
                 double xtWeight = Math.Sqrt(stepAlpha) * (1 - alphaS) / (1 - alphaT);
-                next = x0Weight * x0 + xtWeight * x + Math.Sqrt(variance) * randn(x.shape, dtype: x.dtype, device: x.device, generator: generator);
+                // Noise is drawn on the CPU generator and moved, so a seed gives the same samples on every device.
+                var z = randn(x.shape, dtype: x.dtype, generator: generator).to(x.device);
+                next = x0Weight * x0 + xtWeight * x + Math.Sqrt(variance) * z;
             }
             else
             {

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Diffusion;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Models.Diffusion;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Training;
+
+/// <summary>
+/// The training loop of the conditional diffusion model: ε- or v-prediction MSE at uniformly drawn steps, labels
+/// replaced by the null class with probability <c>ConditionDropout</c> (classifier-free guidance), AdamW with
+/// linear warm-up, global-norm clipping on the device, and an EMA of the weights that sampling uses. Images live
+/// on the device; the host reads the loss only at progress reports.
+/// </summary>
+internal sealed class DiffusionTrainingLoop
+{
+    private readonly DiffusionTrainerOptions _options;
+    private readonly Device _device;
+    private readonly Action<TrainingProgress> _report;
+
+    public DiffusionTrainingLoop(DiffusionTrainerOptions options, Device device, Action<TrainingProgress> report)
+    {
+        _options = options;
+        _device = device;
+        _report = report;
+    }
+
+    /// <summary>Trains on <paramref name="data"/> (label -1: null class only) and returns the EMA model.</summary>
+    public DiffusionModel Train(ImageDataset data, DenoiserSpec spec, int seed)
+    {
+        random.manual_seed(seed);
+        var schedule = NoiseSchedule.Create(_options.Schedule, _options.ScheduleSteps);
+        var network = DenoiserNetwork.Create(spec);
+        var averageNetwork = DenoiserNetwork.Create(spec);
+        network.to(_device);
+        averageNetwork.to(_device);
+        var average = new ExponentialMovingAverage(network, averageNetwork, _options.EmaDecay);
+        var model = new DiffusionModel(network, schedule, _options.Prediction);
+        var parameters = network.parameters().ToArray();
+        var optimizer = optim.AdamW(parameters, _options.LearningRate, weight_decay: _options.WeightDecay);
+
+        using var images = (tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device) * 2 - 1);
+        using var labels = tensor(data.Labels.Select(l => l < 0 ? (long)spec.Classes : l).ToArray(), device: _device);
+        int steps = _options.NumberOfSteps, batch = _options.BatchSize;
+        using var lossSum = zeros(1, device: _device);
+        var clock = Stopwatch.StartNew();
+        int lastReportStep = 0;
+        double lastReportSeconds = 0, learningRate = 0;
+        network.train();
+        for (int step = 0; step < steps; step++)
+        {
+            _options.CancellationToken.ThrowIfCancellationRequested();
+            using (var scope = NewDisposeScope())
+            {
+                learningRate = _options.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, _options.WarmupSteps));
+                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+
+                var index = randint(data.Count, new long[] { batch }, device: _device);
+                var x0 = images.index_select(0, index);
+                if (_options.HorizontalFlip)
+                    x0 = where(rand(batch, 1, 1, 1, device: _device) < 0.5, x0.flip(3), x0);
+                var y = labels.index_select(0, index);
+                y = where(rand(batch, device: _device) < _options.ConditionDropout, full_like(y, spec.Classes), y);
+                var t = randint(schedule.Steps, new long[] { batch }, device: _device);
+                var loss = model.Loss(x0, y, t, randn_like(x0));
+
+                optimizer.zero_grad();
+                loss.backward();
+                GradientClipping.ClipGlobalNorm(parameters, _options.GradientClipNorm);
+                optimizer.step();
+                average.Update();
+                using (no_grad()) lossSum.add_(loss.detach().reshape(1));
+            }
+
+            if ((step + 1) % _options.LogInterval == 0 || step == steps - 1)
+            {
+                int done = step + 1 - lastReportStep;
+                double meanLoss = (lossSum / done).cpu().item<float>();   // the one host sync per report
+                lossSum.zero_();
+                if (!double.IsFinite(meanLoss))
+                    throw new InvalidOperationException($"Diffusion training: the loss became {meanLoss} at step {step + 1}; lower LearningRate (now {_options.LearningRate}) or GradientClipNorm, or check the images for bad values.");
+                double seconds = clock.Elapsed.TotalSeconds;
+                _report(new TrainingProgress("ConditionalDiffusion", step + 1, steps, meanLoss, meanLoss, double.NaN, learningRate,
+                    done * (double)batch / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
+                lastReportStep = step + 1;
+                lastReportSeconds = seconds;
+            }
+        }
+        network.Dispose();
+        return new DiffusionModel(averageNetwork, schedule, _options.Prediction);
+    }
+}
