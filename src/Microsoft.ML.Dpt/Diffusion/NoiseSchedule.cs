@@ -72,16 +72,18 @@ public sealed class NoiseSchedule
     public double HalfLogSnr(int t) => 0.5 * (Math.Log(_alphaBar[t]) - Math.Log(1 - _alphaBar[t]));
 
     /// <summary>
-    /// <paramref name="count"/> timesteps from T−1 down to 0, evenly spaced ("trailing" spacing, so sampling
-    /// always starts from pure noise at T−1).
+    /// <paramref name="count"/> timesteps evenly spaced from T−1 down to 0 inclusive ("linspace" spacing): sampling
+    /// starts from pure noise, and the last step's x̂₀ is taken at t = 0, where it is (almost) free of the
+    /// posterior-mean shrinkage that a last step at larger t would leave.
     /// </summary>
     public int[] SamplingTimesteps(int count)
     {
         if (count < 1 || count > Steps)
             throw new ArgumentOutOfRangeException(nameof(count), $"Sampling steps must be in [1, {Steps}]; got {count}.");
+        if (count == 1) return new[] { Steps - 1 };
         var result = new int[count];
         for (int i = 0; i < count; i++)
-            result[i] = (int)Math.Round((Steps - 1) * (1 - (double)i / count));
+            result[i] = (int)Math.Round((Steps - 1) * (1 - (double)i / (count - 1)));
         return result;
     }
 }

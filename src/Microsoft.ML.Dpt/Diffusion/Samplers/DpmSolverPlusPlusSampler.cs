@@ -43,11 +43,10 @@ public sealed class DpmSolverPlusPlusSampler : ISampler
                 next = x0;
             }
             previousX0?.Dispose();
-            previousX0 = x0.MoveToOuterDisposeScope();
+            previousX0 = i + 1 < timesteps.Length ? x0.MoveToOuterDisposeScope() : null;   // the last x̂₀ is the result itself
             x.Dispose();
             x = next.MoveToOuterDisposeScope();
         }
-        previousX0?.Dispose();
         return x;
     }
 }
