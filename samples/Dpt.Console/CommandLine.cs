@@ -19,6 +19,9 @@ internal sealed record CommandLine
     public SemiSupervisedAlgorithm[] Algorithms { get; init; } = { SemiSupervisedAlgorithm.FreeMatch };
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
+    public bool Stage2 { get; init; }
+    public bool Stage2Reference { get; init; }
+    public int? DiffusionSteps { get; init; }
     public bool Help { get; init; }
 
     public const string Usage = """
@@ -36,6 +39,10 @@ internal sealed record CommandLine
           --algorithm A[,A...]     fixmatch, freematch (compared with supervised-only; default freematch)
           --steps N                training steps (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
+          --stage2                 also train the conditional diffusion model on the pseudo-labels and report
+                                   FD (with its floor), CAS and sampling speed; PNG grids go to the output folder
+          --stage2-reference       with --stage2: also a diffusion model on the true labels, for comparison
+          --diffusion-steps N      diffusion training steps (default: from the preset)
           --device auto|cpu|cuda   where to train (default auto)
           --seed S                 seed of the label split, the weights and the sampling (default 1)
           --output DIR             where metrics.json and the models go (default out)
@@ -72,6 +79,9 @@ internal sealed record CommandLine
                 "--steps" => result with { Steps = Int("--steps", 1) },
                 "--train-images" => result with { TrainImages = Int("--train-images", 1) },
                 "--algorithm" => result with { Algorithms = ParseAlgorithms(Value()) },
+                "--stage2" => result with { Stage2 = true },
+                "--stage2-reference" => result with { Stage2Reference = true },
+                "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
             };

@@ -38,15 +38,25 @@ internal sealed class MainJob
             : fullTrain.Select(FewLabelSplit.ChooseLabeledRows(fullTrain.Labels, classes, trainImages / classes, _args.Seed));
         Console.WriteLine($"Data: {folder}: {train.Count} training images, {test.Count} test images of {train.Shape}, {classes} classes; preset {_args.Preset}, seed {_args.Seed}.");
 
+        var stage2 = _args.Stage2 ? new Stage2Benchmark(_args, _cancel, train, test) : null;
+        var stage2Table = new StringBuilder("| generator conditioned on | FD | FD floor | CAS | seconds |\n|---|---|---|---|---|\n");
+        if (stage2 is not null && _args.Stage2Reference)
+        {
+            var ml = new MLContext(seed: _args.Seed);
+            var reference = stage2.Run(train.ToDataView(ml), DefaultColumnNames.Label, "generator-true-labels", _args.OutputFolder);
+            stage2Table.AppendLine(Stage2Row("true labels (all)", reference));
+            File.WriteAllText(Path.Combine(_args.OutputFolder, "stage2-true-labels.json"), reference.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
         var table = new StringBuilder();
         table.AppendLine($"| labels/class | method | test accuracy | pseudo-label accuracy | steps | seconds |");
         table.AppendLine("|---|---|---|---|---|---|");
         foreach (var labelsPerClass in _args.LabelsPerClass)
         {
             var output = _args.LabelsPerClass.Length == 1 ? _args.OutputFolder : Path.Combine(_args.OutputFolder, $"labels-{labelsPerClass}");
-            foreach (var row in RunOneLabelCount(folder, train, test, labelsPerClass, output))
+            foreach (var row in RunOneLabelCount(folder, train, test, labelsPerClass, output, stage2, stage2Table))
                 table.AppendLine($"| {labelsPerClass} | {row.Method} | {row.Accuracy:P2} | {row.PseudoAccuracy:P2} | {row.Steps} | {row.Seconds:F0} |");
         }
+        if (stage2 is not null) table.AppendLine().Append(stage2Table);
         var summary = $"Stage 1 on {folder} ({train.Count} train / {test.Count} test images), preset {_args.Preset.ToString().ToLowerInvariant()}, seed {_args.Seed}, " +
             $"device {_args.Device.ToString().ToLowerInvariant()}, {total.Elapsed.TotalSeconds:F0} s in all.\n\n{table}";
         Directory.CreateDirectory(_args.OutputFolder);
@@ -55,8 +65,11 @@ internal sealed class MainJob
         Console.WriteLine(summary);
     }
 
+    private static string Stage2Row(string name, JsonObject m) =>
+        $"| {name} | {m["fd"]!.GetValue<double>():F3} | {m["fdFloor"]!.GetValue<double>():F3} | {m["cas"]!.GetValue<double>():P2} | {m["seconds"]!.GetValue<double>():F0} |";
+
     private List<(string Method, double Accuracy, double PseudoAccuracy, int Steps, double Seconds)> RunOneLabelCount(
-        string folder, ImageDataset train, ImageDataset test, int labelsPerClass, string output)
+        string folder, ImageDataset train, ImageDataset test, int labelsPerClass, string output, Stage2Benchmark? stage2, StringBuilder stage2Table)
     {
         var started = Stopwatch.StartNew();
         var fewLabels = FewLabelSplit.Apply(train, labelsPerClass, _args.Seed);
@@ -78,6 +91,7 @@ internal sealed class MainJob
             var options = Stage1Options(algorithm);
             var clock = Stopwatch.StartNew();
             using var model = ml.Dpt().PseudoLabeler(options).Fit(trainView);
+            bool lastAlgorithm = algorithm == _args.Algorithms[^1];
             double seconds = clock.Elapsed.TotalSeconds;
             double accuracy = Accuracy(ml, model.Transform(testView));
             double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
@@ -86,6 +100,13 @@ internal sealed class MainJob
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
             rows.Add((algorithm.ToString(), accuracy, pseudoAccuracy, options.NumberOfSteps, seconds));
             Console.WriteLine($"  {algorithm}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
+            if (stage2 is not null && lastAlgorithm)
+            {
+                // Stage 2 trains on every training image with stage 1's pseudo-labels (known labels kept).
+                var result = stage2.Run(model.Transform(trainView), DefaultColumnNames.PseudoLabel, $"generator-{key}", output);
+                metrics["stage2"] = result;
+                stage2Table.AppendLine(Stage2Row($"{algorithm} pseudo-labels, {labelsPerClass}/class", result));
+            }
         }
         metrics["totalSeconds"] = started.Elapsed.TotalSeconds;
         File.WriteAllText(Path.Combine(output, "metrics.json"), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -104,10 +125,12 @@ internal sealed class MainJob
         LogInterval = 500,
         Progress = p => Console.WriteLine("    " + p),
         CancellationToken = _cancel,
-        KeepKnownLabels = false,   // pseudo-label accuracy measures the model itself, labeled rows included
     };
 
-    /// <summary>Top-1 accuracy of the PseudoLabel column against the true label, through ML.NET's evaluator.</summary>
+    /// <summary>
+    /// Top-1 accuracy through ML.NET's evaluator, which takes the argmax of <c>Score</c>: the model's own prediction,
+    /// even on rows whose known label the PseudoLabel column keeps.
+    /// </summary>
     private static double Accuracy(MLContext ml, IDataView scored) =>
         ml.MulticlassClassification.Evaluate(scored, labelColumnName: DefaultColumnNames.Label, scoreColumnName: DefaultColumnNames.Score,
             predictedLabelColumnName: DefaultColumnNames.PseudoLabel).MicroAccuracy;

@@ -87,6 +87,7 @@ public sealed class ConditionalGenerator : IDisposable
     /// <summary>Generates <paramref name="count"/> images of a class as pixels [count, C, H, W] in [0, 1].</summary>
     public float[] Generate(int classIndex, int count, int seed, SamplerKind? sampler = null, int? steps = null, double? guidanceScale = null)
     {
+        if (count == 0) return Array.Empty<float>();   // TorchSharp's ToArray fails on an empty tensor
         using var images = GenerateTensor(classIndex, count, seed, sampler, steps, guidanceScale);
         return images.data<float>().ToArray();
     }
@@ -99,7 +100,7 @@ public sealed class ConditionalGenerator : IDisposable
     {
         var pixels = new List<float>();
         var labels = new List<int>();
-        for (int c = 0; c < ClassNames.Count; c++)
+        for (int c = 0; c < ClassNames.Count && perClass > 0; c++)
         {
             using var images = GenerateTensor(c, perClass, seed + c, cancellation: cancellation);
             pixels.AddRange(images.data<float>().ToArray());
