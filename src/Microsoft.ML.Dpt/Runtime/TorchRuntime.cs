@@ -37,20 +37,23 @@ public static class TorchRuntime
     /// <summary>
     /// Prepares the native libraries once per process; later calls return at once. Trainers call it themselves.
     /// </summary>
-    /// <param name="log">Receives one line when something was done (a patched copy loaded, a libtorch folder used).</param>
+    /// <param name="log">Receives one line when something was done (a patched copy loaded, a libtorch folder
+    /// used), on every call, so that each trainer's log states how TorchSharp was loaded.</param>
     public static void EnsureLoaded(Action<string>? log = null)
     {
         lock (Gate)
         {
-            if (_prepared) return;
-            var lines = new List<string>();
-            if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+            if (!_prepared)
             {
-                PreloadLibTorchDir(lines);
-                PrepareLibTorchSharp(lines);
+                var lines = new List<string>();
+                if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+                {
+                    PreloadLibTorchDir(lines);
+                    PrepareLibTorchSharp(lines);
+                }
+                LoadReport = string.Join(" ", lines);
+                _prepared = true;
             }
-            LoadReport = string.Join(" ", lines);
-            _prepared = true;
         }
         if (LoadReport.Length > 0) log?.Invoke(LoadReport);
     }

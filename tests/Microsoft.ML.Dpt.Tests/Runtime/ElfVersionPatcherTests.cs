@@ -63,6 +63,28 @@ public class ElfVersionPatcherTests
     }
 
     [Fact]
+    public void EveryLogThatAsksGetsTheLoadReportWhenTheSystemLibStdCxxIsOld()
+    {
+        // The libstdc++ this process actually loaded (TorchSharp needs one, so it is always mapped by now).
+        var system = File.ReadAllLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Last())
+            .First(p => p.Contains("libstdc++.so"));
+        bool old = !System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(system)).Contains("GLIBCXX_3.4.32");
+        var lines = new List<string>();
+        TorchRuntime.EnsureLoaded(lines.Add);
+        TorchRuntime.EnsureLoaded(lines.Add);
+        if (old)
+        {
+            Assert.Equal(2, lines.Count);
+            Assert.Contains("GLIBCXX_3.4.32", lines[0]);
+            Assert.Contains(Path.Combine(".cache", "Microsoft.ML.Dpt", "native"), lines[0]);
+        }
+        else
+        {
+            Assert.Empty(lines);
+        }
+    }
+
+    [Fact]
     public void TorchSharpRunsAfterTheRuntimeIsPrepared()
     {
         TorchRuntime.EnsureLoaded();
