@@ -153,17 +153,7 @@ public sealed class ConditionalGenerator : IDisposable
         if (dims.Length != 3 || classNames.Length < 1) throw file.Damaged("imageShape or classNames is malformed");
         var spec = new DenoiserSpec(Enum<DenoiserBackbone>("backbone"), Enum<DenoiserSize>("size"), dims[0], dims[1], dims[2], classNames.Length);
         var network = DenoiserNetwork.Create(spec);
-        using (var weights = file.ReadEntry(WeightsEntry))
-        {
-            try
-            {
-                network.load(weights);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
-            {
-                throw file.Damaged($"weights entry '{WeightsEntry}' does not fit a {spec.Size} {spec.Backbone} ({e.Message})");
-            }
-        }
+        file.LoadWeights(network, WeightsEntry, $"{spec.Size} {spec.Backbone}");
         network.to(torchDevice);
         var schedule = NoiseSchedule.Create(Enum<NoiseScheduleKind>("schedule"), file.Get<int>("scheduleSteps"));
         var model = new DiffusionModel(network, schedule, Enum<PredictionType>("prediction"));

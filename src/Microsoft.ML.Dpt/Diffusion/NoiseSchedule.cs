@@ -71,6 +71,10 @@ public sealed class NoiseSchedule
     /// <summary>λ_t = log(√ᾱ_t / √(1 − ᾱ_t)), the half log signal-to-noise ratio that DPM-Solver steps in.</summary>
     public double HalfLogSnr(int t) => 0.5 * (Math.Log(_alphaBar[t]) - Math.Log(1 - _alphaBar[t]));
 
+    /// <summary>x̂₀ = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t: the clean image implied by a noise prediction at step t.</summary>
+    public TorchSharp.torch.Tensor CleanEstimate(TorchSharp.torch.Tensor noisy, TorchSharp.torch.Tensor noise, int t) =>
+        (noisy - NoiseScale(t) * noise) / SignalScale(t);
+
     /// <summary>
     /// <paramref name="count"/> timesteps evenly spaced from T−1 down to 0 inclusive ("linspace" spacing): sampling
     /// starts from pure noise, and the last step's x̂₀ is taken at t = 0, where it is (almost) free of the

@@ -78,17 +78,7 @@ public sealed class TrainedClassifier : IDisposable
         if (dims.Length != 3 || spec.Channels != dims[0] || spec.Classes != classNames.Length || spec.Width < 1)
             throw file.Damaged("the network description does not match the image shape and classes");
         var model = ImageClassifierNetwork.Create(spec);
-        using (var weights = file.ReadEntry(weightsEntry))
-        {
-            try
-            {
-                model.load(weights);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
-            {
-                throw file.Damaged($"weights entry '{weightsEntry}' does not fit a {spec.Kind} network ({e.Message})");
-            }
-        }
+        file.LoadWeights(model, weightsEntry, $"{spec.Kind} network");
         model.to(device);
         return new TrainedClassifier(model, spec, new ImageShape(dims[0], dims[1], dims[2]), classNames, device);
     }

@@ -119,6 +119,20 @@ internal static class ModelFile
             return memory;
         }
 
+        /// <summary>Loads a TorchSharp module's weights from entry <paramref name="name"/>, with a clear error when they do not fit.</summary>
+        public void LoadWeights(TorchSharp.torch.nn.Module module, string name, string description)
+        {
+            using var weights = ReadEntry(name);
+            try
+            {
+                module.load(weights);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+            {
+                throw Damaged($"weights entry '{name}' does not fit a {description} ({e.Message})");
+            }
+        }
+
         /// <summary>An error that says the file is damaged and why.</summary>
         public InvalidDataException Damaged(string why) => new($"Model file '{_path}' is damaged: {why}.");
 

@@ -55,11 +55,7 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
         int unconditional = data.Labels.Count(l => l < 0);
         channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: {_options.Size} {_options.Backbone} on {data.Count} images of {image.Shape} conditioned on '{label.Name}'" +
             (unconditional > 0 ? $" ({unconditional} without a label train the null class only)" : "") + $", {_options.NumberOfSteps} steps on {device.type}, seed {seed}.");
-        var loop = new DiffusionTrainingLoop(_options, device, progress =>
-        {
-            channel.Info(MessageSensitivity.None, progress.ToString());
-            _options.Progress?.Invoke(progress);
-        });
+        var loop = new DiffusionTrainingLoop(_options, device, ProgressSink.Create(channel, _options.Progress));
         var model = loop.Train(data, spec, seed);
         var generator = new ConditionalGenerator(model, spec, image.Shape, label.ClassNames, device, _options.Sampler, _options.SamplingSteps, _options.GuidanceScale);
         var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -33,11 +33,7 @@ internal static class ClassifierTraining
         channel.Info(MessageSensitivity.None,
             $"{stage}: {options.Algorithm} with {options.Network} on {data.Count} images of {data.Shape} ({labeled} labeled" +
             (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), {options.NumberOfSteps} steps on {device.type}, seed {seed}.");
-        var loop = new ClassifierTrainingLoop(options, device, stage, progress =>
-        {
-            channel.Info(MessageSensitivity.None, progress.ToString());
-            options.Progress?.Invoke(progress);
-        });
+        var loop = new ClassifierTrainingLoop(options, device, stage, ProgressSink.Create(channel, options.Progress));
         return loop.Train(data, seed, extraLabeled);
     }
 

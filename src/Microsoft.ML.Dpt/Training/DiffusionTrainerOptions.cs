@@ -4,6 +4,8 @@ using Microsoft.ML.Dpt.Diffusion.Samplers;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Runtime;
 
+using static Microsoft.ML.Dpt.Training.OptionChecks;
+
 namespace Microsoft.ML.Dpt.Training;
 
 /// <summary>Settings of stage 2: the conditional diffusion model, its training and its sampling.</summary>
@@ -87,10 +89,6 @@ public class DiffusionTrainerOptions
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal void Validate()
     {
-        static void Check(bool ok, string option, object value, string expected)
-        {
-            if (!ok) throw new ArgumentOutOfRangeException(option, $"Option {option} is {value}; expected {expected}.");
-        }
         Check(!string.IsNullOrWhiteSpace(ImageColumnName), nameof(ImageColumnName), $"'{ImageColumnName}'", "a column name");
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), $"'{LabelColumnName}'", "a column name");
         Check(Enum.IsDefined(Backbone), nameof(Backbone), Backbone, "UNet or UViT");

@@ -3,6 +3,8 @@ using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 
+using static Microsoft.ML.Dpt.Training.OptionChecks;
+
 namespace Microsoft.ML.Dpt.Training;
 
 /// <summary>
@@ -87,15 +89,11 @@ public class SemiSupervisedTrainerOptions
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal virtual void Validate()
     {
-        static void Check(bool ok, string option, object value, string expected)
-        {
-            if (!ok) throw new ArgumentOutOfRangeException(option, $"Option {option} is {value}; expected {expected}.");
-        }
         Check(!string.IsNullOrWhiteSpace(ImageColumnName), nameof(ImageColumnName), $"'{ImageColumnName}'", "a column name");
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), $"'{LabelColumnName}'", "a column name");
         Check(Enum.IsDefined(Algorithm), nameof(Algorithm), Algorithm, "SupervisedOnly, FixMatch or FreeMatch");
         Check(Enum.IsDefined(Network), nameof(Network), Network, "SmallCnn or WideResNet28x2");
-        Check(NetworkWidth is null or >= 1, nameof(NetworkWidth), NetworkWidth!, "null or at least 1");
+        Check(NetworkWidth is null or >= 1, nameof(NetworkWidth), NetworkWidth, "null or at least 1");
         Check(NumberOfSteps >= 1, nameof(NumberOfSteps), NumberOfSteps, "at least 1");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
         Check(UnlabeledRatio >= 1, nameof(UnlabeledRatio), UnlabeledRatio, "at least 1");

@@ -18,7 +18,7 @@ public sealed class DdimSampler : ISampler
             using var scope = NewDisposeScope();
             int t = timesteps[i];
             var eps = model.PredictNoise(x, t);
-            var x0 = (x - schedule.NoiseScale(t) * eps) / schedule.SignalScale(t);
+            var x0 = schedule.CleanEstimate(x, eps, t);
             var next = i + 1 < timesteps.Length
                 ? schedule.SignalScale(timesteps[i + 1]) * x0 + schedule.NoiseScale(timesteps[i + 1]) * eps
                 : x0;

@@ -22,7 +22,7 @@ public sealed class DpmSolverPlusPlusSampler : ISampler
             using var scope = NewDisposeScope();
             int t = timesteps[i];
             var eps = model.PredictNoise(x, t);
-            var x0 = (x - schedule.NoiseScale(t) * eps) / schedule.SignalScale(t);
+            var x0 = schedule.CleanEstimate(x, eps, t);
             Tensor next;
             if (i + 1 < timesteps.Length)
             {
