@@ -3,7 +3,7 @@ using SixLabors.ImageSharp.PixelFormats;
 
 namespace Microsoft.ML.Dpt.Data;
 
-/// <summary>Writes a batch of images [N, C, H, W] in [0, 1] as one PNG grid (1-pixel gaps).</summary>
+/// <summary>Writes a batch of images [N, C, H, W] in [0, 1] as one PNG grid (1-pixel gaps; a single image has no border).</summary>
 public static class ImageGrid
 {
     /// <summary>Saves <paramref name="count"/> images as a grid of <paramref name="columns"/> columns.</summary>
@@ -15,12 +15,13 @@ public static class ImageGrid
             throw new ArgumentOutOfRangeException(nameof(shape), $"A PNG grid needs 1 or 3 channels; got {shape.Channels}.");
         columns = Math.Max(1, Math.Min(columns, Math.Max(count, 1)));
         int rows = Math.Max(1, (count + columns - 1) / columns);
-        int cellW = shape.Width + 1, cellH = shape.Height + 1, plane = shape.Height * shape.Width;
-        using var image = new Image<Rgb24>(columns * cellW + 1, rows * cellH + 1, new Rgb24(255, 255, 255));
+        int gap = count == 1 ? 0 : 1;
+        int cellW = shape.Width + gap, cellH = shape.Height + gap, plane = shape.Height * shape.Width;
+        using var image = new Image<Rgb24>(columns * cellW + gap, rows * cellH + gap, new Rgb24(255, 255, 255));
         byte Byte(float v) => (byte)Math.Round(Math.Clamp(v, 0f, 1f) * 255f);   // display only: the data are not changed
         for (int i = 0; i < count; i++)
         {
-            int ox = 1 + i % columns * cellW, oy = 1 + i / columns * cellH, offset = i * shape.Size;
+            int ox = gap + i % columns * cellW, oy = gap + i / columns * cellH, offset = i * shape.Size;
             for (int y = 0; y < shape.Height; y++)
                 for (int x = 0; x < shape.Width; x++)
                 {

@@ -127,6 +127,20 @@ public sealed class ConditionalGenerator : IDisposable
         return paths;
     }
 
+    /// <summary>Writes <paramref name="count"/> images of a class as separate PNG files (<c>class-K-NNNN.png</c>) and returns the paths.</summary>
+    public IReadOnlyList<string> ExportImages(string folder, int classIndex, int count, int seed)
+    {
+        var pixels = Generate(classIndex, count, seed);
+        var paths = new List<string>();
+        for (int i = 0; i < count; i++)
+        {
+            var path = Path.Combine(folder, $"class-{classIndex}-{i:D4}.png");
+            ImageGrid.Save(path, pixels.AsSpan(i * Shape.Size, Shape.Size).ToArray(), 1, Shape, columns: 1);
+            paths.Add(path);
+        }
+        return paths;
+    }
+
     /// <summary>Saves the generator (weights, schedule, class names, sampling defaults).</summary>
     public void Save(string path)
     {

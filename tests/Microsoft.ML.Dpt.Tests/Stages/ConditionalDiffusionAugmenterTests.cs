@@ -84,6 +84,14 @@ public class ConditionalDiffusionAugmenterTests
         using var grid = SixLabors.ImageSharp.Image.Load(paths[3]);
         Assert.Equal(2 * 29 + 1, grid.Width);
         Assert.Equal(2 * 29 + 1, grid.Height);
+
+        var files = stage2.Generator.ExportImages(Path.Combine(folder.Path, "single"), classIndex: 7, count: 3, seed: 2);
+        Assert.Equal(3, files.Count);
+        using var one = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.L8>(files[1]);
+        Assert.Equal((28, 28), (one.Width, one.Height));
+        // The file holds the generated pixels (to 8 bits).
+        var expected = stage2.Generator.Generate(7, 3, seed: 2).AsSpan(784, 784).ToArray();
+        Assert.Equal((byte)Math.Round(expected[300] * 255), one[300 % 28, 300 / 28].PackedValue);
     }
 
     [Fact]
