@@ -61,6 +61,24 @@ public sealed class DptCatalog
             LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, NumberOfSteps = numberOfSteps, ImagesPerClass = imagesPerClass,
         });
 
+    /// <summary>Stage 3: the classifier retrained on the real rows plus the images stage 2 generated.</summary>
+    public DptClassifierTrainer DptClassifierTrainer(DptClassifierTrainer.Options options) => new(MLContext, options);
+
+    /// <summary>Stage 3 with default options except those named.</summary>
+    /// <param name="labelColumnName">Key-typed label column of the real rows (missing key = unlabeled).</param>
+    /// <param name="imageColumnName">Image column.</param>
+    /// <param name="algorithm">Semi-supervised algorithm (stage 1's, by the paper's recipe).</param>
+    /// <param name="numberOfSteps">Optimiser steps.</param>
+    public DptClassifierTrainer DptClassifierTrainer(string labelColumnName = DefaultColumnNames.Label, string imageColumnName = DefaultColumnNames.Image,
+        SemiSupervisedAlgorithm algorithm = SemiSupervisedAlgorithm.FreeMatch, int numberOfSteps = 2000) =>
+        new(MLContext, new DptClassifierTrainer.Options
+        {
+            LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, Algorithm = algorithm, NumberOfSteps = numberOfSteps,
+        });
+
+    /// <summary>Loads a stage-3 model saved with <see cref="DptClassifierTransformer.Save"/>.</summary>
+    public DptClassifierTransformer LoadDptClassifier(string path, DptDevice device = DptDevice.Auto) => DptClassifierTransformer.Load(path, device);
+
     /// <summary>Loads a generator saved with <see cref="Diffusion.ConditionalGenerator.Save"/>.</summary>
     public Diffusion.ConditionalGenerator LoadGenerator(string path, DptDevice device = DptDevice.Auto) => Diffusion.ConditionalGenerator.Load(path, device);
 

@@ -25,7 +25,7 @@ internal static class ClassifierTraining
 
     /// <summary>Trains on <paramref name="data"/>, logging through <paramref name="channel"/> and the options' callback.</summary>
     public static TrainedClassifier Train(IHost host, IChannel channel, SemiSupervisedTrainerOptions options, ImageDataset data, string stage,
-        ImageDataset? extraLabeled = null)
+        ImageDataset? extraLabeled = null, double extraWeight = 1.0, TrainedClassifier? startFrom = null)
     {
         var device = DeviceSelection.Resolve(options.Device, message => channel.Info(MessageSensitivity.None, message));
         int seed = options.Seed ?? host.Rand.Next();
@@ -34,7 +34,7 @@ internal static class ClassifierTraining
             $"{stage}: {options.Algorithm} with {options.Network} on {data.Count} images of {data.Shape} ({labeled} labeled" +
             (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), {options.NumberOfSteps} steps on {device.type}, seed {seed}.");
         var loop = new ClassifierTrainingLoop(options, device, stage, ProgressSink.Create(channel, options.Progress));
-        return loop.Train(data, seed, extraLabeled);
+        return loop.Train(data, seed, extraLabeled, extraWeight, startFrom);
     }
 
     /// <summary>Checks the label column of a schema shape: a key type over UInt32.</summary>

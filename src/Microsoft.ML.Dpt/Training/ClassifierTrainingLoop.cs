@@ -32,12 +32,17 @@ internal sealed class ClassifierTrainingLoop
     /// <summary>Trains on <paramref name="data"/> (label -1 = unlabeled) and returns the EMA model.</summary>
     /// <param name="data">All real rows. Every row is also used as unlabeled data, as in USB.</param>
     /// <param name="seed">Seeds TorchSharp's generator: weights, sampling and augmentation.</param>
-    /// <param name="extraLabeled">More labeled images (stage 3's generated images), or null.</param>
-    public TrainedClassifier Train(ImageDataset data, int seed, ImageDataset? extraLabeled = null)
+    /// <param name="extraLabeled">More labeled images (stage 3's generated images), or null. They join the labeled
+    /// set only, as in DPT's CIFAR-10 recipe; the unlabeled set stays the real images.</param>
+    /// <param name="extraWeight">Weight of an extra labeled image in the supervised loss relative to a real one.</param>
+    /// <param name="initialWeights">A trained classifier of the same architecture to start from (fine-tuning), or null for from scratch.</param>
+    public TrainedClassifier Train(ImageDataset data, int seed, ImageDataset? extraLabeled = null, double extraWeight = 1.0,
+        TrainedClassifier? initialWeights = null)
     {
         var labeledRows = Enumerable.Range(0, data.Count).Where(i => data.Labels[i] >= 0).ToArray();
         int classes = data.ClassNames.Count;
         var labeled = data.Select(labeledRows);
+        int realLabeled = labeled.Count;
         if (extraLabeled is not null)
             labeled = Concatenate(labeled, extraLabeled);
         if (labeled.Count == 0)
@@ -50,12 +55,19 @@ internal sealed class ClassifierTrainingLoop
         var spec = _options.NetworkSpecFor(data.Shape, classes);
         var network = ImageClassifierNetwork.Create(spec);
         var averageNetwork = ImageClassifierNetwork.Create(spec);
+        if (initialWeights is not null)
+        {
+            if (initialWeights.Spec != spec)
+                throw new ArgumentException($"The classifier to start from is a {initialWeights.Spec}; this training builds a {spec}.", nameof(initialWeights));
+            network.load_state_dict(initialWeights.Network.state_dict());
+        }
         network.to(_device);
         averageNetwork.to(_device);
         var average = new ExponentialMovingAverage(network, averageNetwork, _options.EmaDecay);
 
         using var labeledImages = ToDevice(labeled);
         using var labeledTargets = tensor(labeled.Labels.Select(l => (long)l).ToArray(), device: _device);
+        using var labeledWeights = tensor(Enumerable.Range(0, labeled.Count).Select(i => i < realLabeled ? 1f : (float)extraWeight).ToArray(), device: _device);
         bool useUnlabeled = _options.Algorithm != SemiSupervisedAlgorithm.SupervisedOnly;
         using var unlabeledImages = useUnlabeled ? ToDevice(data) : null;
         var objective = CreateObjective(classes);
@@ -82,10 +94,13 @@ internal sealed class ClassifierTrainingLoop
                 var index = randint(labeled.Count, new long[] { batch }, device: _device);
                 var labeledView = augmentation.Weak(labeledImages.index_select(0, index));
                 var targets = labeledTargets.index_select(0, index);
+                var weights = labeledWeights.index_select(0, index);
+                Tensor WeightedCrossEntropy(Tensor logits) =>
+                    (nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None) * weights).sum() / weights.sum().clamp_min(1e-12);
                 Tensor loss, supervised, maskRate;
                 if (objective is null)
                 {
-                    supervised = nn.functional.cross_entropy(network.forward(labeledView), targets);
+                    supervised = WeightedCrossEntropy(network.forward(labeledView));
                     loss = supervised;
                     maskRate = zeros(1, device: _device);
                 }
@@ -95,7 +110,7 @@ internal sealed class ClassifierTrainingLoop
                     // One forward pass over labeled, weak and strong views, as in FixMatch.
                     var logits = network.forward(cat(new[] { labeledView, augmentation.Weak(unlabeled), augmentation.Strong(unlabeled) }));
                     var parts = logits.split(new long[] { batch, unlabeledBatch, unlabeledBatch });
-                    supervised = nn.functional.cross_entropy(parts[0], targets);
+                    supervised = WeightedCrossEntropy(parts[0]);
                     var unsupervised = objective.Loss(parts[1].detach(), parts[2]);
                     loss = supervised + _options.UnlabeledLossWeight * unsupervised;
                     maskRate = objective.LastMaskRate!;

@@ -1,0 +1,96 @@
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Stages.Scoring;
+using Microsoft.ML.Dpt.Training;
+using Microsoft.ML.Runtime;
+using static Microsoft.ML.Dpt.Training.OptionChecks;
+
+namespace Microsoft.ML.Dpt.Stages;
+
+/// <summary>
+/// Stage 3 of DPT: retrains the image classifier on the real rows (labeled and unlabeled) plus the generated images
+/// that stage 2 passes along the chain. Default recipe, as in the paper's CIFAR-10 experiment: stage 1's
+/// semi-supervised algorithm retrained from scratch, with the generated images added to the <em>labeled</em> set
+/// and the unlabeled set unchanged.
+/// </summary>
+/// <remarks>
+/// The generated images come from the input data view when it is a stage-2 output (<see cref="ISyntheticImageSource"/>,
+/// what <see cref="ConditionalDiffusionTransformer.Transform"/> returns); without them the trainer is stage 1 again
+/// and says so in the log. Output: <c>Score</c> and <c>PredictedLabel</c>, as ML.NET's multiclass trainers.
+/// </remarks>
+public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
+{
+    /// <summary>Options of the <see cref="DptClassifierTrainer"/>; training defaults on <see cref="SemiSupervisedTrainerOptions"/>.</summary>
+    public sealed class Options : SemiSupervisedTrainerOptions
+    {
+        /// <summary>Generated images used per class; null uses all that stage 2 made. Default: null.</summary>
+        public int? GeneratedImagesPerClass { get; set; }
+
+        /// <summary>Weight of a generated image in the supervised loss, relative to a real labeled one. Default: 1.</summary>
+        public double GeneratedImageWeight { get; set; } = 1.0;
+
+        /// <summary>A classifier to fine-tune from (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>); null trains from scratch. Default: null.</summary>
+        public TrainedClassifier? StartFrom { get; set; }
+
+        /// <summary>Output vector column of class probabilities. Default: "Score".</summary>
+        public string ScoreColumnName { get; set; } = DefaultColumnNames.Score;
+
+        /// <summary>Output key column of the predicted class. Default: "PredictedLabel".</summary>
+        public string PredictedLabelColumnName { get; set; } = DefaultColumnNames.PredictedLabel;
+
+        internal override void Validate()
+        {
+            base.Validate();
+            Check(GeneratedImagesPerClass is null or >= 0, nameof(GeneratedImagesPerClass), GeneratedImagesPerClass, "null or at least 0");
+            Check(GeneratedImageWeight >= 0 && double.IsFinite(GeneratedImageWeight), nameof(GeneratedImageWeight), GeneratedImageWeight, "a non-negative number");
+            Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && !string.IsNullOrWhiteSpace(PredictedLabelColumnName) && ScoreColumnName != PredictedLabelColumnName,
+                nameof(PredictedLabelColumnName), $"'{PredictedLabelColumnName}'", $"a column name other than ScoreColumnName '{ScoreColumnName}'");
+        }
+    }
+
+    private readonly IHost _host;
+    private readonly Options _options;
+
+    internal DptClassifierTrainer(MLContext mlContext, Options options)
+    {
+        _host = ((IHostEnvironment)mlContext).Register(nameof(DptClassifierTrainer));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _options.Validate();
+    }
+
+    /// <summary>Trains the final classifier on the real rows of <paramref name="input"/> plus the generated images it carries.</summary>
+    public DptClassifierTransformer Fit(IDataView input)
+    {
+        using var channel = _host.Start(nameof(Fit));
+        var data = ClassifierTraining.ReadTrainingData(input, _options);
+        var generated = (input as ISyntheticImageSource)?.SyntheticImages;
+        if (generated is null)
+        {
+            channel.Warning(MessageSensitivity.None, "DptClassifierTrainer: the input carries no generated images (it is not a ConditionalDiffusionTransformer's output), so this trains on the real rows only.");
+        }
+        else
+        {
+            if (generated.Shape != data.Shape || generated.ClassNames.Count != data.ClassNames.Count)
+                throw new ArgumentException($"The generated images are {generated.Shape} with {generated.ClassNames.Count} classes; the real rows are {data.Shape} with {data.ClassNames.Count}.", nameof(input));
+            generated = Take(generated, _options.GeneratedImagesPerClass);
+        }
+        var classifier = ClassifierTraining.Train(_host, channel, _options, data, nameof(DptClassifierTrainer), generated,
+            _options.GeneratedImageWeight, _options.StartFrom);
+        return new DptClassifierTransformer(classifier, _options.ImageColumnName, _options.MLImageChannels, _options.ScoreColumnName, _options.PredictedLabelColumnName);
+    }
+
+    /// <summary>Checks the image and label columns and describes <c>Score</c> and <c>PredictedLabel</c>.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        ClassifierOutputs.OutputShape(ClassifierTraining.CheckLabel(inputSchema, _options.LabelColumnName), _options.ImageColumnName,
+            _options.ScoreColumnName, _options.PredictedLabelColumnName, null);
+
+    /// <summary>The first <paramref name="perClass"/> images of each class (all when null).</summary>
+    private static ImageDataset Take(ImageDataset generated, int? perClass)
+    {
+        if (perClass is null) return generated;
+        var rows = Enumerable.Range(0, generated.ClassNames.Count)
+            .SelectMany(c => Enumerable.Range(0, generated.Count).Where(i => generated.Labels[i] == c).Take(perClass.Value)).ToArray();
+        Array.Sort(rows);
+        return generated.Select(rows);
+    }
+}

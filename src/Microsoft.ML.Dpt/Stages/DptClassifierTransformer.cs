@@ -1,0 +1,51 @@
+using System.Text.Json.Nodes;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Persistence;
+using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Stages.Scoring;
+
+namespace Microsoft.ML.Dpt.Stages;
+
+/// <summary>
+/// Stage 3's fitted model: adds <c>Score</c> (class probabilities) and <c>PredictedLabel</c> (key, with the label's
+/// key values) to every row, as ML.NET's multiclass trainers do, so <c>MulticlassClassification.Evaluate</c> and
+/// <c>MapKeyToValue</c> work on its output.
+/// </summary>
+public sealed class DptClassifierTransformer : ImageClassifierTransformer
+{
+    private const string Kind = "Microsoft.ML.Dpt.DptClassifier";
+    private const int FormatVersion = 1;
+    private const string WeightsEntry = "classifier.bin";
+
+    internal DptClassifierTransformer(TrainedClassifier classifier, string imageColumnName, int mlImageChannels, string scoreColumnName, string predictedLabelColumnName)
+        : base(new ClassifierOutputs(classifier, imageColumnName, mlImageChannels, scoreColumnName, predictedLabelColumnName, null, null))
+    {
+    }
+
+    /// <summary>Output column of the class probabilities.</summary>
+    public string ScoreColumnName => Outputs.ScoreColumnName;
+    /// <summary>Output column of the predicted class.</summary>
+    public string PredictedLabelColumnName => Outputs.KeyColumnName;
+
+    /// <inheritdoc/>
+    public override void Save(string path)
+    {
+        var manifest = new JsonObject
+        {
+            ["imageColumnName"] = ImageColumnName, ["mlImageChannels"] = Outputs.MLImageChannels,
+            ["scoreColumnName"] = ScoreColumnName, ["predictedLabelColumnName"] = PredictedLabelColumnName,
+        };
+        Classifier.WriteTo(manifest, out var writeWeights);
+        ModelFile.Write(path, Kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>> { [WeightsEntry] = writeWeights });
+    }
+
+    /// <summary>Loads a transformer written by <see cref="Save"/>; predictions are identical on the same device.</summary>
+    public static DptClassifierTransformer Load(string path, DptDevice device = DptDevice.Auto)
+    {
+        var torchDevice = DeviceSelection.Resolve(device);
+        using var file = ModelFile.Open(path, Kind, FormatVersion);
+        var classifier = TrainedClassifier.ReadFrom(file, WeightsEntry, torchDevice);
+        return new DptClassifierTransformer(classifier, file.Get<string>("imageColumnName"), file.Get<int>("mlImageChannels"),
+            file.Get<string>("scoreColumnName"), file.Get<string>("predictedLabelColumnName"));
+    }
+}

@@ -1,0 +1,96 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Stages;
+using Microsoft.ML.Dpt.Training.SemiSupervised;
+using Xunit;
+
+namespace Microsoft.ML.Dpt.Tests.Stages;
+
+public class DptClassifierTrainerTests
+{
+    private static DptClassifierTrainer.Options TinyOptions() => new()
+    {
+        Algorithm = SemiSupervisedAlgorithm.FreeMatch, NumberOfSteps = 6, BatchSize = 8, UnlabeledRatio = 2, NetworkWidth = 4, LogInterval = 3, Device = DptDevice.Cpu,
+    };
+
+    private static (MLContext Ml, IDataView Train, IDataView Test, List<string> Log) SmallData()
+    {
+        var ml = new MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) => { if (e.Source.StartsWith(nameof(DptClassifierTrainer))) lock (log) log.Add(e.Message); };
+        return (ml, FewLabelSplit.Apply(TestData.SmallTrain(6), 2, seed: 1).ToDataView(ml), TestData.SmallTrain(2).ToDataView(ml), log);
+    }
+
+    [Fact]
+    public void TheThreeStagesChainAndTheFinalModelScoresLikeAnMLNetMulticlassTrainer()
+    {
+        var (ml, train, test, log) = SmallData();
+        var options = TinyOptions();
+        options.GeneratedImagesPerClass = 2;
+        var chain = ml.Dpt().PseudoLabeler(PseudoLabelerTests.TinyOptions())
+            .Append(ml.Dpt().ConditionalDiffusionAugmenter(ConditionalDiffusionAugmenterTests.TinyOptions()))
+            .Append(ml.Dpt().DptClassifierTrainer(options));
+        var model = chain.Fit(train);
+
+        // The generated images reached stage 3's labeled set: 2 per class of the 3 made.
+        Assert.Contains(log, m => m.Contains("(20 labeled, plus 20 generated)"));
+
+        var scored = model.Transform(test);
+        Assert.Equal(20, scored.GetColumn<uint>("PredictedLabel").Count());
+        var metrics = ml.MulticlassClassification.Evaluate(scored);   // default columns: Label, Score, PredictedLabel
+        Assert.InRange(metrics.MicroAccuracy, 0, 1);
+        var names = ml.Transforms.Conversion.MapKeyToValue("PredictedName", "PredictedLabel").Fit(scored).Transform(scored)
+            .GetColumn<string>("PredictedName").ToArray();
+        Assert.All(names, n => Assert.Contains(n, FashionMnist.ClassNames));
+
+        var engine = ml.Model.CreatePredictionEngine<PseudoLabelerTests.ImageInput, FinalOutput>(model);
+        var prediction = engine.Predict(new PseudoLabelerTests.ImageInput { Image = test.GetColumn<float[]>("Image").First() });
+        Assert.Equal(10, prediction.Score.Length);
+        Assert.Equal(scored.GetColumn<uint>("PredictedLabel").First(), prediction.PredictedLabel);
+    }
+
+    [Fact]
+    public void SaveAndLoadRoundTripExactly()
+    {
+        var (ml, train, test, _) = SmallData();
+        using var model = ml.Dpt().DptClassifierTrainer(TinyOptions()).Fit(train);
+        using var folder = TestData.NewFolder();
+        model.Save(folder.File("stage3.dpt"));
+        using var loaded = ml.Dpt().LoadDptClassifier(folder.File("stage3.dpt"), DptDevice.Cpu);
+        Assert.Equal(model.Transform(test).GetColumn<float[]>("Score"), loaded.Transform(test).GetColumn<float[]>("Score"));
+        Assert.Throws<InvalidDataException>(() => PseudoLabelerTransformer.Load(folder.File("stage3.dpt"), DptDevice.Cpu));   // another kind of file
+    }
+
+    [Fact]
+    public void WithoutGeneratedImagesItWarnsAndTrainsOnTheRealRows()
+    {
+        var (ml, train, _, log) = SmallData();
+        using var _ = ml.Dpt().DptClassifierTrainer(TinyOptions()).Fit(train);
+        Assert.Contains(log, m => m.Contains("carries no generated images"));
+    }
+
+    [Fact]
+    public void FineTuningNeedsAClassifierOfTheSameArchitecture()
+    {
+        var (ml, train, _, _) = SmallData();
+        using var stage1 = ml.Dpt().PseudoLabeler(PseudoLabelerTests.TinyOptions()).Fit(train);
+        var options = TinyOptions();
+        options.StartFrom = stage1.Classifier;
+        using var fineTuned = ml.Dpt().DptClassifierTrainer(options).Fit(train);   // same width 4: fine
+        options.NetworkWidth = 8;
+        var error = Assert.Throws<ArgumentException>(() => ml.Dpt().DptClassifierTrainer(options).Fit(train));
+        Assert.Contains("The classifier to start from", error.Message);
+
+        var bad = TinyOptions();
+        bad.GeneratedImageWeight = -1;
+        Assert.StartsWith("Option GeneratedImageWeight is -1", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().DptClassifierTrainer(bad)).Message);
+    }
+
+    private sealed class FinalOutput
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+        public uint PredictedLabel { get; set; }
+    }
+}
