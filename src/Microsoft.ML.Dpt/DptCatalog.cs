@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages;
@@ -75,6 +76,18 @@ public sealed class DptCatalog
         {
             LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, Algorithm = algorithm, NumberOfSteps = numberOfSteps,
         });
+
+    /// <summary>
+    /// The whole method in one call: PseudoLabeler → ConditionalDiffusionAugmenter → DptClassifierTrainer, the same
+    /// chain as appending the three by hand. Reach the fitted stages with <see cref="DualPseudoTrainingModel"/>.
+    /// </summary>
+    public EstimatorChain<DptClassifierTransformer> DualPseudoTraining(DualPseudoTrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Stage2.LabelColumnName != options.Stage1.PseudoLabelColumnName)
+            throw new ArgumentException($"Stage2.LabelColumnName is '{options.Stage2.LabelColumnName}' but stage 1 writes its pseudo-labels to '{options.Stage1.PseudoLabelColumnName}'; DPT conditions stage 2 on them.", nameof(options));
+        return PseudoLabeler(options.Stage1).Append(ConditionalDiffusionAugmenter(options.Stage2)).Append(DptClassifierTrainer(options.Stage3));
+    }
 
     /// <summary>Loads a stage-3 model saved with <see cref="DptClassifierTransformer.Save"/>.</summary>
     public DptClassifierTransformer LoadDptClassifier(string path, DptDevice device = DptDevice.Auto) => DptClassifierTransformer.Load(path, device);

@@ -88,6 +88,36 @@ public class DptClassifierTrainerTests
         Assert.StartsWith("Option GeneratedImageWeight is -1", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().DptClassifierTrainer(bad)).Message);
     }
 
+    [Fact]
+    public void TheOneCallPipelineEqualsTheHandWrittenChain()
+    {
+        float[][] Scores(bool oneCall)
+        {
+            var (ml, train, test, _) = SmallData();
+            var stage1 = PseudoLabelerTests.TinyOptions();
+            var stage2 = ConditionalDiffusionAugmenterTests.TinyOptions();
+            var stage3 = TinyOptions();
+            var chain = oneCall
+                ? ml.Dpt().DualPseudoTraining(new DualPseudoTrainingOptions { Stage1 = stage1, Stage2 = stage2, Stage3 = stage3 })
+                : ml.Dpt().PseudoLabeler(stage1).Append(ml.Dpt().ConditionalDiffusionAugmenter(stage2)).Append(ml.Dpt().DptClassifierTrainer(stage3));
+            var model = chain.Fit(train);
+            Assert.Equal(10, model.Generator().ClassNames.Count);
+            Assert.Same(model.LastTransformer, model.FinalClassifier());
+            Assert.Equal(4, model.PseudoLabeler().Classifier.Spec.Width);
+            return model.Transform(test).GetColumn<float[]>("Score").ToArray();
+        }
+        Assert.Equal(Scores(oneCall: true), Scores(oneCall: false));
+    }
+
+    [Fact]
+    public void TheOneCallPipelineChecksThatStage2ReadsStage1sPseudoLabels()
+    {
+        var options = new DualPseudoTrainingOptions();
+        options.Stage2.LabelColumnName = "Label";
+        var error = Assert.Throws<ArgumentException>(() => new MLContext().Dpt().DualPseudoTraining(options));
+        Assert.Contains("Stage2.LabelColumnName is 'Label'", error.Message);
+    }
+
     private sealed class FinalOutput
     {
         public float[] Score { get; set; } = Array.Empty<float>();
