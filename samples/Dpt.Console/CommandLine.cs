@@ -21,6 +21,7 @@ internal sealed record CommandLine
     public int? TrainImages { get; init; }
     public bool Stage2 { get; init; }
     public bool Stage2Reference { get; init; }
+    public bool Stage3 { get; init; }
     public int? DiffusionSteps { get; init; }
     public bool Help { get; init; }
 
@@ -42,6 +43,7 @@ internal sealed record CommandLine
           --stage2                 also train the conditional diffusion model on the pseudo-labels and report
                                    FD (with its floor), CAS and sampling speed; PNG grids go to the output folder
           --stage2-reference       with --stage2: also a diffusion model on the true labels, for comparison
+          --stage3                 with --stage2: retrain the classifier on real plus generated images (DPT)
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --device auto|cpu|cuda   where to train (default auto)
           --seed S                 seed of the label split, the weights and the sampling (default 1)
@@ -81,6 +83,7 @@ internal sealed record CommandLine
                 "--algorithm" => result with { Algorithms = ParseAlgorithms(Value()) },
                 "--stage2" => result with { Stage2 = true },
                 "--stage2-reference" => result with { Stage2Reference = true },
+                "--stage3" => result with { Stage3 = true, Stage2 = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),

@@ -54,8 +54,11 @@ internal sealed class Stage2Benchmark
         return _fd;
     }
 
-    /// <summary>Trains a generator on <paramref name="labeled"/> conditioned on <paramref name="labelColumn"/> and measures it.</summary>
-    public JsonObject Run(IDataView labeled, string labelColumn, string name, string output)
+    /// <summary>
+    /// Trains a generator on <paramref name="labeled"/> conditioned on <paramref name="labelColumn"/> and measures it.
+    /// Returns the metrics and the fitted stage 2 (the caller disposes it), whose <c>Transform</c> feeds stage 3.
+    /// </summary>
+    public (JsonObject Metrics, ConditionalDiffusionTransformer Stage2) Run(IDataView labeled, string labelColumn, string name, string output)
     {
         var fd = Fd();
         var options = new ConditionalDiffusionAugmenter.Options
@@ -66,7 +69,7 @@ internal sealed class Stage2Benchmark
             Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel,
         };
         var clock = Stopwatch.StartNew();
-        using var stage2 = _ml.Dpt().ConditionalDiffusionAugmenter(options).Fit(labeled);
+        var stage2 = _ml.Dpt().ConditionalDiffusionAugmenter(options).Fit(labeled);
         double seconds = clock.Elapsed.TotalSeconds;
         var generated = stage2.SyntheticImages;
         double distance = fd.Compute(generated.Pixels, generated.Count, Sample(_test).Pixels, EvaluationImages);
@@ -88,11 +91,11 @@ internal sealed class Stage2Benchmark
         }
         Console.WriteLine($"  {name}: FD {distance:F3} (floor {_floor:F3}), CAS {cas:P2}, {seconds:F0} s training + generation; images/s at 25 steps: " +
             string.Join(", ", throughput.Select(kv => $"{kv.Key} {kv.Value!.GetValue<double>():F1}")));
-        return new JsonObject
+        return (new JsonObject
         {
             ["fd"] = distance, ["fdFloor"] = _floor, ["cas"] = cas, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["size"] = options.Size.ToString(), ["samplingImagesPerSecond"] = throughput,
-        };
+        }, stage2);
     }
 
     private ImageDataset Sample(ImageDataset data) =>
