@@ -11,7 +11,7 @@ namespace Microsoft.ML.Dpt.Models.Diffusion;
 /// </summary>
 public sealed class UNet : DenoiserNetwork
 {
-    private readonly int _baseChannels;
+    private readonly int _timeFeatures;
     private readonly Sequential timeMlp;
     private readonly Embedding classEmbedding;
     private readonly Conv2d stem;
@@ -31,9 +31,11 @@ public sealed class UNet : DenoiserNetwork
     /// <param name="attentionLevels">Levels (0 = full resolution) with self-attention after each block.</param>
     public UNet(int channels, int classes, int baseChannels, int[] multipliers, int blocksPerLevel, int[] attentionLevels) : base(nameof(UNet), classes)
     {
-        _baseChannels = baseChannels;
+        // At least 64 sinusoidal features whatever the width: with 8 (4 frequencies) the Tiny net could not tell
+        // noise levels apart and sampled speckle with every sampler.
+        _timeFeatures = Math.Max(64, baseChannels);
         int embed = 4 * baseChannels;
-        timeMlp = nn.Sequential(nn.Linear(baseChannels, embed), nn.SiLU(), nn.Linear(embed, embed));
+        timeMlp = nn.Sequential(nn.Linear(_timeFeatures, embed), nn.SiLU(), nn.Linear(embed, embed));
         classEmbedding = nn.Embedding(classes + 1, embed);
         stem = nn.Conv2d(channels, baseChannels, 3, padding: 1);
 
@@ -95,7 +97,7 @@ public sealed class UNet : DenoiserNetwork
     public override Tensor forward(Tensor x, Tensor timesteps, Tensor labels)
     {
         using var scope = NewDisposeScope();
-        var embedding = timeMlp.forward(TimestepEmbedding(timesteps, _baseChannels)) + classEmbedding.forward(labels);
+        var embedding = timeMlp.forward(TimestepEmbedding(timesteps, _timeFeatures)) + classEmbedding.forward(labels);
         var h = stem.forward(x);
         var skips = new Stack<Tensor>();
         skips.Push(h);
