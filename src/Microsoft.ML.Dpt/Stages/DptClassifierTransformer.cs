@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML.Dpt.Models;
-using Microsoft.ML.Dpt.Persistence;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages.Scoring;
 
@@ -14,8 +13,6 @@ namespace Microsoft.ML.Dpt.Stages;
 public sealed class DptClassifierTransformer : ImageClassifierTransformer
 {
     private const string Kind = "Microsoft.ML.Dpt.DptClassifier";
-    private const int FormatVersion = 1;
-    private const string WeightsEntry = "classifier.bin";
 
     internal DptClassifierTransformer(TrainedClassifier classifier, string imageColumnName, int mlImageChannels, string scoreColumnName, string predictedLabelColumnName)
         : base(new ClassifierOutputs(classifier, imageColumnName, mlImageChannels, scoreColumnName, predictedLabelColumnName, null, null))
@@ -28,23 +25,16 @@ public sealed class DptClassifierTransformer : ImageClassifierTransformer
     public string PredictedLabelColumnName => Outputs.KeyColumnName;
 
     /// <inheritdoc/>
-    public override void Save(string path)
+    public override void Save(string path) => SaveWithClassifier(path, Kind, new JsonObject
     {
-        var manifest = new JsonObject
-        {
-            ["imageColumnName"] = ImageColumnName, ["mlImageChannels"] = Outputs.MLImageChannels,
-            ["scoreColumnName"] = ScoreColumnName, ["predictedLabelColumnName"] = PredictedLabelColumnName,
-        };
-        Classifier.WriteTo(manifest, out var writeWeights);
-        ModelFile.Write(path, Kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>> { [WeightsEntry] = writeWeights });
-    }
+        ["scoreColumnName"] = ScoreColumnName, ["predictedLabelColumnName"] = PredictedLabelColumnName,
+    });
 
     /// <summary>Loads a transformer written by <see cref="Save"/>; predictions are identical on the same device.</summary>
     public static DptClassifierTransformer Load(string path, DptDevice device = DptDevice.Auto)
     {
-        var torchDevice = DeviceSelection.Resolve(device);
-        using var file = ModelFile.Open(path, Kind, FormatVersion);
-        var classifier = TrainedClassifier.ReadFrom(file, WeightsEntry, torchDevice);
+        var (file, classifier) = OpenWithClassifier(path, Kind, device);
+        using var _ = file;
         return new DptClassifierTransformer(classifier, file.Get<string>("imageColumnName"), file.Get<int>("mlImageChannels"),
             file.Get<string>("scoreColumnName"), file.Get<string>("predictedLabelColumnName"));
     }

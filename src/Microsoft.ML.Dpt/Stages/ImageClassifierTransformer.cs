@@ -1,5 +1,8 @@
+using System.Text.Json.Nodes;
 using Microsoft.ML.Data;
 using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Persistence;
+using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages.Scoring;
 
 namespace Microsoft.ML.Dpt.Stages;
@@ -36,8 +39,36 @@ public abstract class ImageClassifierTransformer : ITransformer, IDisposable
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoredRowMapper(Outputs.Bind(inputSchema));
 
+    private const int FormatVersion = 1;
+    private const string WeightsEntry = "classifier.bin";
+
     /// <summary>Saves this transformer to a file that the derived class's <c>Load</c> reads back exactly.</summary>
     public abstract void Save(string path);
+
+    /// <summary>Writes a model file of <paramref name="kind"/>: the column settings in <paramref name="manifest"/>, plus the classifier.</summary>
+    private protected void SaveWithClassifier(string path, string kind, JsonObject manifest)
+    {
+        manifest["imageColumnName"] = ImageColumnName;
+        manifest["mlImageChannels"] = Outputs.MLImageChannels;
+        Classifier.WriteTo(manifest, out var writeWeights);
+        ModelFile.Write(path, kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>> { [WeightsEntry] = writeWeights });
+    }
+
+    /// <summary>Opens a file written by <see cref="SaveWithClassifier"/> and rebuilds its classifier on <paramref name="device"/>.</summary>
+    private protected static (ModelFile.Reader File, TrainedClassifier Classifier) OpenWithClassifier(string path, string kind, DptDevice device)
+    {
+        var torchDevice = DeviceSelection.Resolve(device);
+        var file = ModelFile.Open(path, kind, FormatVersion);
+        try
+        {
+            return (file, TrainedClassifier.ReadFrom(file, WeightsEntry, torchDevice));
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
         $"{GetType().Name} cannot be written by mlContext.Model.Save: ML.NET keeps its model-saving contexts internal to its own assemblies. " +

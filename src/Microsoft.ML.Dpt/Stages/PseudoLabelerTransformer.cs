@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML.Dpt.Models;
-using Microsoft.ML.Dpt.Persistence;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages.Scoring;
 
@@ -18,8 +17,6 @@ namespace Microsoft.ML.Dpt.Stages;
 public sealed class PseudoLabelerTransformer : ImageClassifierTransformer
 {
     private const string Kind = "Microsoft.ML.Dpt.PseudoLabeler";
-    private const int FormatVersion = 1;
-    private const string WeightsEntry = "classifier.bin";
 
     internal PseudoLabelerTransformer(TrainedClassifier classifier, string imageColumnName, int mlImageChannels, string labelColumnName,
         bool keepKnownLabels, string pseudoLabelColumnName, string confidenceColumnName, string scoreColumnName)
@@ -41,25 +38,18 @@ public sealed class PseudoLabelerTransformer : ImageClassifierTransformer
     public string ScoreColumnName => Outputs.ScoreColumnName;
 
     /// <inheritdoc/>
-    public override void Save(string path)
+    public override void Save(string path) => SaveWithClassifier(path, Kind, new JsonObject
     {
-        var manifest = new JsonObject
-        {
-            ["imageColumnName"] = ImageColumnName, ["mlImageChannels"] = Outputs.MLImageChannels, ["labelColumnName"] = LabelColumnName,
-            ["keepKnownLabels"] = KeepKnownLabels, ["pseudoLabelColumnName"] = PseudoLabelColumnName,
-            ["confidenceColumnName"] = ConfidenceColumnName, ["scoreColumnName"] = ScoreColumnName,
-        };
-        Classifier.WriteTo(manifest, out var writeWeights);
-        ModelFile.Write(path, Kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>> { [WeightsEntry] = writeWeights });
-    }
+        ["labelColumnName"] = LabelColumnName, ["keepKnownLabels"] = KeepKnownLabels, ["pseudoLabelColumnName"] = PseudoLabelColumnName,
+        ["confidenceColumnName"] = ConfidenceColumnName, ["scoreColumnName"] = ScoreColumnName,
+    });
 
     /// <summary>Loads a transformer written by <see cref="Save"/>; predictions are identical to the saved one's on the same device.</summary>
     /// <exception cref="InvalidDataException">The file is not a PseudoLabeler model file, is of a newer format, or is damaged.</exception>
     public static PseudoLabelerTransformer Load(string path, DptDevice device = DptDevice.Auto)
     {
-        var torchDevice = DeviceSelection.Resolve(device);
-        using var file = ModelFile.Open(path, Kind, FormatVersion);
-        var classifier = TrainedClassifier.ReadFrom(file, WeightsEntry, torchDevice);
+        var (file, classifier) = OpenWithClassifier(path, Kind, device);
+        using var _ = file;
         return new PseudoLabelerTransformer(classifier, file.Get<string>("imageColumnName"), file.Get<int>("mlImageChannels"),
             file.Get<string>("labelColumnName"), file.Get<bool>("keepKnownLabels"), file.Get<string>("pseudoLabelColumnName"),
             file.Get<string>("confidenceColumnName"), file.Get<string>("scoreColumnName"));
