@@ -22,6 +22,8 @@ internal sealed record CommandLine
     public bool Stage2 { get; init; }
     public bool Stage2Reference { get; init; }
     public bool Stage3 { get; init; }
+    public int? GeneratedPerClass { get; init; }
+    public double GeneratedWeight { get; init; } = 1.0;
     public int? DiffusionSteps { get; init; }
     public bool Help { get; init; }
 
@@ -44,6 +46,8 @@ internal sealed record CommandLine
                                    FD (with its floor), CAS and sampling speed; PNG grids go to the output folder
           --stage2-reference       with --stage2: also a diffusion model on the true labels, for comparison
           --stage3                 with --stage2: retrain the classifier on real plus generated images (DPT)
+          --generated-per-class N  stage 3 uses N generated images per class (default: all that stage 2 made)
+          --generated-weight W     weight of a generated image in stage 3's supervised loss (default 1)
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --device auto|cpu|cuda   where to train (default auto)
           --seed S                 seed of the label split, the weights and the sampling (default 1)
@@ -84,6 +88,8 @@ internal sealed record CommandLine
                 "--stage2" => result with { Stage2 = true },
                 "--stage2-reference" => result with { Stage2Reference = true },
                 "--stage3" => result with { Stage3 = true, Stage2 = true },
+                "--generated-per-class" => result with { GeneratedPerClass = Int("--generated-per-class", 0) },
+                "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
@@ -91,6 +97,10 @@ internal sealed record CommandLine
         }
         return result;
     }
+
+    private static double Weight(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && double.IsFinite(v)
+            ? v : throw new ArgumentException($"Option --generated-weight needs a non-negative number; got '{text}'.");
 
     private static int[] IntList(string name, string text) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t =>

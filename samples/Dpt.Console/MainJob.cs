@@ -98,6 +98,8 @@ internal sealed class MainJob
             double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
             string key = algorithm == SemiSupervisedAlgorithm.SupervisedOnly ? "supervisedOnly" : JsonNamingPolicy.CamelCase.ConvertName(algorithm.ToString());
             metrics[key] = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps };
+            if (lastAlgorithm && algorithm != SemiSupervisedAlgorithm.SupervisedOnly)
+                metrics["stage1"] = new JsonObject { ["algorithm"] = algorithm.ToString(), ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds };
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
             rows.Add((algorithm.ToString(), accuracy, pseudoAccuracy, options.NumberOfSteps, seconds));
             Console.WriteLine($"  {algorithm}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
@@ -140,6 +142,7 @@ internal sealed class MainJob
             Algorithm = algorithm, NumberOfSteps = stage1.NumberOfSteps, BatchSize = stage1.BatchSize, UnlabeledRatio = stage1.UnlabeledRatio,
             NetworkWidth = stage1.NetworkWidth, Device = stage1.Device, Seed = stage1.Seed, LogInterval = stage1.LogInterval,
             Progress = stage1.Progress, CancellationToken = stage1.CancellationToken,
+            GeneratedImagesPerClass = _args.GeneratedPerClass, GeneratedImageWeight = _args.GeneratedWeight,
         };
     }
 
