@@ -25,6 +25,7 @@ internal sealed class Stage2Benchmark
     private readonly MLContext _ml;
     private FrechetDistance? _fd;
     private double _floor;
+    private ImageDataset? _testSample;
 
     public Stage2Benchmark(CommandLine args, CancellationToken cancel, ImageDataset train, ImageDataset test)
     {
@@ -50,7 +51,8 @@ internal sealed class Stage2Benchmark
         double accuracy = _ml.MulticlassClassification.Evaluate(reference.Transform(_test.ToDataView(_ml)), "Label", "Score", "PseudoLabel").MicroAccuracy;
         Console.WriteLine($"  FD reference classifier (all {_train.Count} labels): test accuracy {accuracy:P2}, {clock.Elapsed.TotalSeconds:F0} s");
         _fd = new FrechetDistance(reference.Classifier);
-        _floor = _fd.Compute(Sample(_train).Pixels, EvaluationImages, Sample(_test).Pixels, EvaluationImages);
+        _testSample = Sample(_test);
+        _floor = _fd.Compute(Sample(_train).Pixels, EvaluationImages, _testSample.Pixels, EvaluationImages);
         return _fd;
     }
 
@@ -72,7 +74,7 @@ internal sealed class Stage2Benchmark
         var stage2 = _ml.Dpt().ConditionalDiffusionAugmenter(options).Fit(labeled);
         double seconds = clock.Elapsed.TotalSeconds;
         var generated = stage2.SyntheticImages;
-        double distance = fd.Compute(generated.Pixels, generated.Count, Sample(_test).Pixels, EvaluationImages);
+        double distance = fd.Compute(generated.Pixels, generated.Count, _testSample!.Pixels, EvaluationImages);
         double cas = ClassificationAccuracyScore.Compute(_ml, generated, _test, new PseudoLabeler.Options
         {
             NumberOfSteps = Quick ? 1000 : 3000, BatchSize = 64, NetworkWidth = Quick ? 16 : 32, Device = _args.Device, Seed = _args.Seed,

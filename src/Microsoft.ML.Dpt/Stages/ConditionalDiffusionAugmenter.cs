@@ -68,7 +68,7 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ClassifierTraining.CheckLabel(inputSchema, _options.LabelColumnName);
-        Scoring.ClassifierOutputs.OutputShape(inputSchema, _options.ImageColumnName, "Score", "PredictedLabel", null);   // validates the image column
+        Scoring.ClassifierOutputs.CheckImageColumn(inputSchema, _options.ImageColumnName);
         return inputSchema;
     }
 }

@@ -54,8 +54,8 @@ internal sealed class ClassifierOutputs
         return new Binding(this, input, builder.ToSchema(), image, labelIndex);
     }
 
-    /// <summary>The output shape for <c>GetOutputSchema(SchemaShape)</c>, after checking the input columns; needs no trained model.</summary>
-    public static SchemaShape OutputShape(SchemaShape input, string imageColumnName, string scoreColumnName, string keyColumnName, string? confidenceColumnName)
+    /// <summary>Checks that a schema shape has an image column: a known-size vector of Single, or an MLImage.</summary>
+    public static void CheckImageColumn(SchemaShape input, string imageColumnName)
     {
         var image = input.FirstOrDefault(c => c.Name == imageColumnName);
         if (image.Name is null)
@@ -64,6 +64,12 @@ internal sealed class ClassifierOutputs
         bool isImage = image.Kind == SchemaShape.Column.VectorKind.Scalar && image.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType;
         if (!(isVector && !image.IsKey) && !isImage)
             throw new ArgumentOutOfRangeException(nameof(input), $"Image column '{imageColumnName}' has type {image.ItemType} ({image.Kind}); expected a known-size vector of Single or an MLImage.");
+    }
+
+    /// <summary>The output shape for <c>GetOutputSchema(SchemaShape)</c>, after checking the input columns; needs no trained model.</summary>
+    public static SchemaShape OutputShape(SchemaShape input, string imageColumnName, string scoreColumnName, string keyColumnName, string? confidenceColumnName)
+    {
+        CheckImageColumn(input, imageColumnName);
         var added = new List<SchemaShape.Column>
         {
             SchemaShapeColumns.Vector(scoreColumnName, NumberDataViewType.Single),

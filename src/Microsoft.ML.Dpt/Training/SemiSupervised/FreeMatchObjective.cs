@@ -34,9 +34,6 @@ internal sealed class FreeMatchObjective : IUnlabeledObjective
 
     public Tensor? LastMaskRate { get; private set; }
 
-    /// <summary>The current global threshold τ (device scalar), for progress reports.</summary>
-    public Tensor GlobalThreshold => _globalThreshold;
-
     public Tensor Loss(Tensor weakLogits, Tensor strongLogits)
     {
         var probabilities = weakLogits.softmax(-1);
