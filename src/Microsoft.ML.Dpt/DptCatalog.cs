@@ -86,6 +86,9 @@ public sealed class DptCatalog
         ArgumentNullException.ThrowIfNull(options);
         if (options.Stage2.LabelColumnName != options.Stage1.PseudoLabelColumnName)
             throw new ArgumentException($"Stage2.LabelColumnName is '{options.Stage2.LabelColumnName}' but stage 1 writes its pseudo-labels to '{options.Stage1.PseudoLabelColumnName}'; DPT conditions stage 2 on them.", nameof(options));
+        options.Stage1.CheckpointFolder ??= options.CheckpointFolder;
+        options.Stage2.CheckpointFolder ??= options.CheckpointFolder;
+        options.Stage3.CheckpointFolder ??= options.CheckpointFolder;
         return PseudoLabeler(options.Stage1).Append(ConditionalDiffusionAugmenter(options.Stage2)).Append(DptClassifierTrainer(options.Stage3));
     }
 

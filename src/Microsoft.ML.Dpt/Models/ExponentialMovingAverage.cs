@@ -37,7 +37,7 @@ public sealed class ExponentialMovingAverage
     public nn.Module Average { get; }
 
     /// <summary>Number of updates so far.</summary>
-    public long Updates { get; private set; }
+    public long Updates { get; internal set; }
 
     /// <summary>average = d * average + (1 - d) * current with the warmed-up decay d; buffers copied.</summary>
     public void Update()

@@ -55,7 +55,8 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
         int unconditional = data.Labels.Count(l => l < 0);
         channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: {_options.Size} {_options.Backbone} on {data.Count} images of {image.Shape} conditioned on '{label.Name}'" +
             (unconditional > 0 ? $" ({unconditional} without a label train the null class only)" : "") + $", {_options.NumberOfSteps} steps on {device.type}, seed {seed}.");
-        var loop = new DiffusionTrainingLoop(_options, device, ProgressSink.Create(channel, _options.Progress));
+        var loop = new DiffusionTrainingLoop(_options, device, ProgressSink.Create(channel, _options.Progress),
+            message => channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: {message}."));
         var model = loop.Train(data, spec, seed);
         var generator = new ConditionalGenerator(model, spec, image.Shape, label.ClassNames, device, _options.Sampler, _options.SamplingSteps, _options.GuidanceScale);
         var clock = System.Diagnostics.Stopwatch.StartNew();

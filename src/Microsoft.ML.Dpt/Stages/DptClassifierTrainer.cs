@@ -2,6 +2,7 @@ using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Stages.Scoring;
 using Microsoft.ML.Dpt.Training;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 using Microsoft.ML.Runtime;
 using static Microsoft.ML.Dpt.Training.OptionChecks;
 
@@ -30,12 +31,15 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         public double GeneratedImageWeight { get; set; } = 1.0;
 
         /// <summary>A classifier to fine-tune from (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>); null trains from scratch. Default: null.</summary>
+        [ExcludedFromFingerprint]
         public TrainedClassifier? StartFrom { get; set; }
 
         /// <summary>Output vector column of class probabilities. Default: "Score".</summary>
+        [ExcludedFromFingerprint]
         public string ScoreColumnName { get; set; } = DefaultColumnNames.Score;
 
         /// <summary>Output key column of the predicted class. Default: "PredictedLabel".</summary>
+        [ExcludedFromFingerprint]
         public string PredictedLabelColumnName { get; set; } = DefaultColumnNames.PredictedLabel;
 
         internal override void Validate()

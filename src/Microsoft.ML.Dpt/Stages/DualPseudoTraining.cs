@@ -14,6 +14,13 @@ public sealed class DualPseudoTrainingOptions
 
     /// <summary>Stage 3: the classifier retrained on real rows plus generated images (the paper's recipe: stage 1's algorithm, from scratch).</summary>
     public DptClassifierTrainer.Options Stage3 { get; set; } = new();
+
+    /// <summary>
+    /// Folder for the checkpoints of all three stages; given to each stage whose own <c>CheckpointFolder</c> is null.
+    /// A run stopped in stage 2 and started again with the same options and data loads stage 1 from there instead of
+    /// retraining it, and continues stage 2 from its last checkpoint. Default: null (no checkpoints).
+    /// </summary>
+    public string? CheckpointFolder { get; set; }
 }
 
 /// <summary>Reaches the stages of a fitted DPT chain, however it was built (one call or <c>Append</c> by hand).</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Stages.Scoring;
 using Microsoft.ML.Dpt.Training;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Dpt.Stages;
@@ -20,12 +21,15 @@ public sealed class PseudoLabeler : IEstimator<PseudoLabelerTransformer>
     public sealed class Options : SemiSupervisedTrainerOptions
     {
         /// <summary>Output key column with the pseudo-label. Default: "PseudoLabel".</summary>
+        [ExcludedFromFingerprint]
         public string PseudoLabelColumnName { get; set; } = DefaultColumnNames.PseudoLabel;
 
         /// <summary>Output float column with the pseudo-label's confidence. Default: "PseudoLabelConfidence".</summary>
+        [ExcludedFromFingerprint]
         public string ConfidenceColumnName { get; set; } = DefaultColumnNames.PseudoLabelConfidence;
 
         /// <summary>Output vector column with the class probabilities. Default: "Score".</summary>
+        [ExcludedFromFingerprint]
         public string ScoreColumnName { get; set; } = DefaultColumnNames.Score;
 
         /// <summary>
@@ -33,6 +37,7 @@ public sealed class PseudoLabeler : IEstimator<PseudoLabelerTransformer>
         /// column is present at transform time. <c>Score</c> is always the model's own prediction. Default: true,
         /// as in DPT, where stage 2 trains on the true labels where they are known.
         /// </summary>
+        [ExcludedFromFingerprint]
         public bool KeepKnownLabels { get; set; } = true;
 
         internal override void Validate()

@@ -33,7 +33,8 @@ internal static class ClassifierTraining
         channel.Info(MessageSensitivity.None,
             $"{stage}: {options.Algorithm} with {options.Network} on {data.Count} images of {data.Shape} ({labeled} labeled" +
             (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), {options.NumberOfSteps} steps on {device.type}, seed {seed}.");
-        var loop = new ClassifierTrainingLoop(options, device, stage, ProgressSink.Create(channel, options.Progress));
+        var loop = new ClassifierTrainingLoop(options, device, stage, ProgressSink.Create(channel, options.Progress),
+            message => channel.Info(MessageSensitivity.None, $"{stage}: {message}."));
         return loop.Train(data, seed, extraLabeled, extraWeight, startFrom);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -12,7 +13,8 @@ namespace Microsoft.ML.Dpt.Training;
 /// The one training loop for image classifiers: supervised-only, FixMatch and FreeMatch differ only in the
 /// <see cref="IUnlabeledObjective"/> they plug in. All images live on the device for the whole run; each step
 /// samples indices there, augments there and runs in its own dispose scope; the host reads losses only at
-/// progress reports.
+/// progress reports. With <c>CheckpointFolder</c> set it saves its state every <c>CheckpointInterval</c> steps and
+/// continues from a checkpoint of the same run (<see cref="TrainingCheckpoint"/>).
 /// </summary>
 internal sealed class ClassifierTrainingLoop
 {
@@ -20,13 +22,15 @@ internal sealed class ClassifierTrainingLoop
     private readonly Device _device;
     private readonly string _stage;
     private readonly Action<TrainingProgress> _report;
+    private readonly Action<string> _log;
 
-    public ClassifierTrainingLoop(SemiSupervisedTrainerOptions options, Device device, string stage, Action<TrainingProgress> report)
+    public ClassifierTrainingLoop(SemiSupervisedTrainerOptions options, Device device, string stage, Action<TrainingProgress> report, Action<string> log)
     {
         _options = options;
         _device = device;
         _stage = stage;
         _report = report;
+        _log = log;
     }
 
     /// <summary>Trains on <paramref name="data"/> (label -1 = unlabeled) and returns the EMA model.</summary>
@@ -76,15 +80,23 @@ internal sealed class ClassifierTrainingLoop
             weight_decay: _options.WeightDecay, nesterov: _options.Momentum > 0);
 
         int steps = _options.NumberOfSteps, batch = _options.BatchSize, unlabeledBatch = batch * _options.UnlabeledRatio;
+        var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, _stage,
+            new TrainingFingerprint(_stage, _options, seed).Add("data", data).Add("extraLabeled", extraLabeled)
+                .Add("extraWeight", extraWeight.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Add("initialWeights", initialWeights?.Network));
+        var algorithmState = objective?.State ?? Array.Empty<Tensor>();
+        int firstStep = checkpoint?.Restore(network, average, optimizer, algorithmState, _device) ?? 0;
+        if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
+
         long imagesPerStep = batch + (useUnlabeled ? 2L * unlabeledBatch : 0);
         using var lossSum = zeros(3, device: _device);   // total, supervised, mask rate
         var clock = Stopwatch.StartNew();
-        int lastReportStep = 0;
+        int lastReportStep = firstStep;
         double lastReportSeconds = 0, learningRate = _options.LearningRate;
         network.train();
-        for (int step = 0; step < steps; step++)
+        for (int step = firstStep; step < steps; step++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
+            checkpoint?.ReseedAt(step, seed);
             using (var scope = NewDisposeScope())
             {
                 // USB's cosine decay: the rate ends at cos(7π/16) ≈ 0.2 of its start.
@@ -137,6 +149,8 @@ internal sealed class ClassifierTrainingLoop
                 lastReportStep = step + 1;
                 lastReportSeconds = seconds;
             }
+            if (checkpoint?.IsDue(step + 1, steps) == true)
+                checkpoint.Save(step + 1, network, average, optimizer, objective?.State ?? Array.Empty<Tensor>());
         }
         network.Dispose();
         return new TrainedClassifier(averageNetwork, spec, data.Shape, data.ClassNames, _device);

@@ -3,6 +3,7 @@ using Microsoft.ML.Dpt.Diffusion;
 using Microsoft.ML.Dpt.Diffusion.Samplers;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 
 using static Microsoft.ML.Dpt.Training.OptionChecks;
 
@@ -60,31 +61,50 @@ public class DiffusionTrainerOptions
     public bool HorizontalFlip { get; set; } = true;
 
     /// <summary>Guidance scale s in ε = ε_c + s (ε_c − ε_u); 0 is the plain conditional model. Default: 1.</summary>
+    [ExcludedFromFingerprint]
     public double GuidanceScale { get; set; } = 1.0;
 
     /// <summary>Sampler used for the generated images. Default: <see cref="SamplerKind.DpmSolverPlusPlus"/>.</summary>
+    [ExcludedFromFingerprint]
     public SamplerKind Sampler { get; set; } = SamplerKind.DpmSolverPlusPlus;
 
     /// <summary>Sampling steps. Default: 25.</summary>
+    [ExcludedFromFingerprint]
     public int SamplingSteps { get; set; } = 25;
 
     /// <summary>Images generated per class at the end of Fit (for stage 3). Default: 100.</summary>
+    [ExcludedFromFingerprint]
     public int ImagesPerClass { get; set; } = 100;
 
     /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
+    [ExcludedFromFingerprint]
     public DptDevice Device { get; set; } = DptDevice.Auto;
 
     /// <summary>Seed; null takes one from the MLContext. Default: null.</summary>
     public int? Seed { get; set; }
 
     /// <summary>Steps between progress reports. Default: 100.</summary>
+    [ExcludedFromFingerprint]
     public int LogInterval { get; set; } = 100;
 
     /// <summary>Called with each progress report, besides the MLContext log. Default: none.</summary>
+    [ExcludedFromFingerprint]
     public Action<TrainingProgress>? Progress { get; set; }
 
     /// <summary>Stops training or generation with <see cref="OperationCanceledException"/>. Default: none.</summary>
+    [ExcludedFromFingerprint]
     public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// Folder for training checkpoints; null writes none. With a folder, the training state is saved there every
+    /// <see cref="CheckpointInterval"/> steps and at the end, and a later Fit with the same options, seed and data
+    /// continues from it, or skips training when that run had finished. Default: null.
+    /// </summary>
+    [ExcludedFromFingerprint]
+    public string? CheckpointFolder { get; set; }
+
+    /// <summary>Steps between checkpoints (with <see cref="CheckpointFolder"/> set). Default: 500.</summary>
+    public int CheckpointInterval { get; set; } = 500;
 
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal void Validate()
@@ -110,5 +130,7 @@ public class DiffusionTrainerOptions
         Check(ImagesPerClass >= 0, nameof(ImagesPerClass), ImagesPerClass, "at least 0");
         Check(Enum.IsDefined(Device), nameof(Device), Device, "Auto, Cpu or Cuda");
         Check(LogInterval >= 1, nameof(LogInterval), LogInterval, "at least 1");
+        Check(CheckpointInterval >= 1, nameof(CheckpointInterval), CheckpointInterval, "at least 1");
+        Check(CheckpointFolder is null || !string.IsNullOrWhiteSpace(CheckpointFolder), nameof(CheckpointFolder), $"'{CheckpointFolder}'", "null or a folder path");
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Diffusion;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Models.Diffusion;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,19 +13,23 @@ namespace Microsoft.ML.Dpt.Training;
 /// The training loop of the conditional diffusion model: ε- or v-prediction MSE at uniformly drawn steps, labels
 /// replaced by the null class with probability <c>ConditionDropout</c> (classifier-free guidance), AdamW with
 /// linear warm-up, global-norm clipping on the device, and an EMA of the weights that sampling uses. Images live
-/// on the device; the host reads the loss only at progress reports.
+/// on the device; the host reads the loss only at progress reports. With <c>CheckpointFolder</c> set it saves its
+/// state every <c>CheckpointInterval</c> steps and continues from a checkpoint of the same run.
 /// </summary>
 internal sealed class DiffusionTrainingLoop
 {
+    private const string Stage = "ConditionalDiffusion";
     private readonly DiffusionTrainerOptions _options;
     private readonly Device _device;
     private readonly Action<TrainingProgress> _report;
+    private readonly Action<string> _log;
 
-    public DiffusionTrainingLoop(DiffusionTrainerOptions options, Device device, Action<TrainingProgress> report)
+    public DiffusionTrainingLoop(DiffusionTrainerOptions options, Device device, Action<TrainingProgress> report, Action<string> log)
     {
         _options = options;
         _device = device;
         _report = report;
+        _log = log;
     }
 
     /// <summary>Trains on <paramref name="data"/> (label -1: null class only) and returns the EMA model.</summary>
@@ -44,14 +49,20 @@ internal sealed class DiffusionTrainingLoop
         using var images = (tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device) * 2 - 1);
         using var labels = tensor(data.Labels.Select(l => l < 0 ? (long)spec.Classes : l).ToArray(), device: _device);
         int steps = _options.NumberOfSteps, batch = _options.BatchSize;
+        var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,
+            new TrainingFingerprint(Stage, _options, seed).Add("data", data).Add("denoiser", spec.ToString()));
+        int firstStep = checkpoint?.Restore(network, average, optimizer, Array.Empty<Tensor>(), _device) ?? 0;
+        if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
+
         using var lossSum = zeros(1, device: _device);
         var clock = Stopwatch.StartNew();
-        int lastReportStep = 0;
+        int lastReportStep = firstStep;
         double lastReportSeconds = 0, learningRate = 0;
         network.train();
-        for (int step = 0; step < steps; step++)
+        for (int step = firstStep; step < steps; step++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
+            checkpoint?.ReseedAt(step, seed);
             using (var scope = NewDisposeScope())
             {
                 learningRate = _options.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, _options.WarmupSteps));
@@ -82,11 +93,13 @@ internal sealed class DiffusionTrainingLoop
                 if (!double.IsFinite(meanLoss))
                     throw new InvalidOperationException($"Diffusion training: the loss became {meanLoss} at step {step + 1}; lower LearningRate (now {_options.LearningRate}) or GradientClipNorm, or check the images for bad values.");
                 double seconds = clock.Elapsed.TotalSeconds;
-                _report(new TrainingProgress("ConditionalDiffusion", step + 1, steps, meanLoss, meanLoss, double.NaN, learningRate,
+                _report(new TrainingProgress(Stage, step + 1, steps, meanLoss, meanLoss, double.NaN, learningRate,
                     done * (double)batch / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
                 lastReportStep = step + 1;
                 lastReportSeconds = seconds;
             }
+            if (checkpoint?.IsDue(step + 1, steps) == true)
+                checkpoint.Save(step + 1, network, average, optimizer, Array.Empty<Tensor>());
         }
         network.Dispose();
         return new DiffusionModel(averageNetwork, schedule, _options.Prediction);

@@ -1,6 +1,7 @@
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 
 using static Microsoft.ML.Dpt.Training.OptionChecks;
@@ -68,19 +69,34 @@ public class SemiSupervisedTrainerOptions
     public int MLImageChannels { get; set; } = 3;
 
     /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
+    [ExcludedFromFingerprint]
     public DptDevice Device { get; set; } = DptDevice.Auto;
 
     /// <summary>Seed; null takes one from the MLContext's seed. Default: null.</summary>
     public int? Seed { get; set; }
 
     /// <summary>Steps between progress reports (each costs one device synchronisation). Default: 100.</summary>
+    [ExcludedFromFingerprint]
     public int LogInterval { get; set; } = 100;
 
     /// <summary>Called with each progress report, besides the MLContext log. Default: none.</summary>
+    [ExcludedFromFingerprint]
     public Action<TrainingProgress>? Progress { get; set; }
 
     /// <summary>Stops training at the next step with <see cref="OperationCanceledException"/>. Default: none.</summary>
+    [ExcludedFromFingerprint]
     public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// Folder for training checkpoints; null writes none. With a folder, the training state is saved there every
+    /// <see cref="CheckpointInterval"/> steps and at the end, and a later Fit with the same options, seed and data
+    /// continues from it, or skips training when that run had finished. Default: null.
+    /// </summary>
+    [ExcludedFromFingerprint]
+    public string? CheckpointFolder { get; set; }
+
+    /// <summary>Steps between checkpoints (with <see cref="CheckpointFolder"/> set). Default: 500.</summary>
+    public int CheckpointInterval { get; set; } = 500;
 
     /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
     internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) =>
@@ -111,5 +127,7 @@ public class SemiSupervisedTrainerOptions
         Check(MLImageChannels is 1 or 3, nameof(MLImageChannels), MLImageChannels, "1 or 3");
         Check(Enum.IsDefined(Device), nameof(Device), Device, "Auto, Cpu or Cuda");
         Check(LogInterval >= 1, nameof(LogInterval), LogInterval, "at least 1");
+        Check(CheckpointInterval >= 1, nameof(CheckpointInterval), CheckpointInterval, "at least 1");
+        Check(CheckpointFolder is null || !string.IsNullOrWhiteSpace(CheckpointFolder), nameof(CheckpointFolder), $"'{CheckpointFolder}'", "null or a folder path");
     }
 }

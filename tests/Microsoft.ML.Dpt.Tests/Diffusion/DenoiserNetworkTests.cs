@@ -58,7 +58,7 @@ public class DenoiserNetworkTests
             Prediction = prediction, Device = Microsoft.ML.Dpt.Runtime.DptDevice.Cpu,
         };
         var reports = new List<TrainingProgress>();
-        var loop = new DiffusionTrainingLoop(options, CPU, reports.Add);
+        var loop = new DiffusionTrainingLoop(options, CPU, reports.Add, _ => { });
         var model = loop.Train(data, new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Tiny, 1, 28, 28, 10), seed: 1);
 
         Assert.Equal(10, reports.Count);

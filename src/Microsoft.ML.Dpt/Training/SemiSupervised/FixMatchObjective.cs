@@ -15,6 +15,8 @@ internal sealed class FixMatchObjective : IUnlabeledObjective
 
     public Tensor? LastMaskRate { get; private set; }
 
+    public IReadOnlyList<Tensor> State => Array.Empty<Tensor>();
+
     public Tensor Loss(Tensor weakLogits, Tensor strongLogits)
     {
         var probabilities = weakLogits.softmax(-1);

@@ -34,6 +34,8 @@ internal sealed class FreeMatchObjective : IUnlabeledObjective
 
     public Tensor? LastMaskRate { get; private set; }
 
+    public IReadOnlyList<Tensor> State => new[] { _globalThreshold, _classProbabilities, _labelHistogram };
+
     public Tensor Loss(Tensor weakLogits, Tensor strongLogits)
     {
         var probabilities = weakLogits.softmax(-1);

@@ -14,4 +14,7 @@ internal interface IUnlabeledObjective
 
     /// <summary>Fraction of the last batch whose pseudo-label passed the threshold (a device scalar).</summary>
     Tensor? LastMaskRate { get; }
+
+    /// <summary>The state that carries over between steps (thresholds, class statistics), for checkpoints; empty when none.</summary>
+    IReadOnlyList<Tensor> State { get; }
 }
