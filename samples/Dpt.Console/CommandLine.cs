@@ -16,19 +16,22 @@ internal sealed record CommandLine
     public DptDevice Device { get; init; } = DptDevice.Auto;
     public int Seed { get; init; } = 1;
     public string OutputFolder { get; init; } = "out";
+    public string? CheckpointFolder { get; init; }
     public SemiSupervisedAlgorithm[] Algorithms { get; init; } = { SemiSupervisedAlgorithm.FreeMatch };
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
-    public bool Stage2 { get; init; }
+    public int Stages { get; init; } = 3;
     public bool Stage2Reference { get; init; }
-    public bool Stage3 { get; init; }
     public int? GeneratedPerClass { get; init; }
     public double GeneratedWeight { get; init; } = 1.0;
     public int? DiffusionSteps { get; init; }
+    public int? EvaluationImages { get; init; }
     public bool Help { get; init; }
 
     public const string Usage = """
-        Dpt.Console: Dual Pseudo Training on an MNIST/IDX data set (stage 1: semi-supervised pseudo-labeling).
+        Dpt.Console: Dual Pseudo Training on an MNIST/IDX data set. Runs the supervised-only baseline and the three
+        stages (1: semi-supervised pseudo-labeling, 2: conditional diffusion model and its pseudo images, 3: the
+        classifier retrained on real plus pseudo images), prints a results table and writes DIR/metrics.json.
 
         Usage: dotnet run -c Release --project samples/Dpt.Console -- [options]
 
@@ -36,22 +39,27 @@ internal sealed record CommandLine
                                    t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]
                                    (default: full Fashion-MNIST if installed, else the embedded subset)
           --labels-per-class N[,N] labels kept per class; the rest are unlabeled (default 4); a list runs each
-          --preset quick|full      quick: a 6,000-image training subset, a width-16 CNN and 1,500 steps (about
-                                   3 minutes on 2 CPU cores); full: all training images, width 32, 8,000 steps,
+          --preset quick|full      quick: a 6,000-image training subset, a width-16 CNN, 1,500 steps per
+                                   classifier, a tiny U-Net (all three stages in about 6 minutes on 2 CPU
+                                   cores); full: all training images, width 32, 8,000 steps, a small U-Net,
                                    the benchmark budget meant for a GPU (default quick)
           --algorithm A[,A...]     fixmatch, freematch (compared with supervised-only; default freematch)
-          --steps N                training steps (default: from the preset)
+          --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
+                                   classifier (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
-          --stage2                 also train the conditional diffusion model on the pseudo-labels and report
-                                   FD (with its floor), CAS and sampling speed; PNG grids go to the output folder
-          --stage2-reference       with --stage2: also a diffusion model on the true labels, for comparison
-          --stage3                 with --stage2: retrain the classifier on real plus generated images (DPT)
+          --stages N               run stages 1 to N only (1, 2 or 3; default 3)
+          --stage2-reference       also a diffusion model on the true labels, to compare FD and CAS
           --generated-per-class N  stage 3 uses N generated images per class (default: all that stage 2 made)
           --generated-weight W     weight of a generated image in stage 3's supervised loss (default 1)
           --diffusion-steps N      diffusion training steps (default: from the preset)
+          --evaluation-images N    generated and real images that FD and CAS use (default 2000)
           --device auto|cpu|cuda   where to train (default auto)
           --seed S                 seed of the label split, the weights and the sampling (default 1)
-          --output DIR             where metrics.json and the models go (default out)
+          --output DIR             where metrics.json, results.md, the sample grids and the models go (default
+                                   out); DIR/checkpoints keeps every training run, so running the same command
+                                   again continues where a stopped run left off and skips finished stages
+          --checkpoints DIR        where the training runs are kept (default DIR/checkpoints of --output); runs
+                                   with other output folders can share it to reuse finished stages
           --help                   this text
         """;
 
@@ -82,21 +90,25 @@ internal sealed record CommandLine
                 "--device" => result with { Device = Choice<DptDevice>("--device") },
                 "--seed" => result with { Seed = Int("--seed", 0) },
                 "--output" => result with { OutputFolder = Value() },
+                "--checkpoints" => result with { CheckpointFolder = Value() },
                 "--steps" => result with { Steps = Int("--steps", 1) },
                 "--train-images" => result with { TrainImages = Int("--train-images", 1) },
                 "--algorithm" => result with { Algorithms = ParseAlgorithms(Value()) },
-                "--stage2" => result with { Stage2 = true },
+                "--stages" => result with { Stages = ParseStages(Value()) },
                 "--stage2-reference" => result with { Stage2Reference = true },
-                "--stage3" => result with { Stage3 = true, Stage2 = true },
                 "--generated-per-class" => result with { GeneratedPerClass = Int("--generated-per-class", 0) },
                 "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
+                "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
             };
         }
         return result;
     }
+
+    private static int ParseStages(string text) =>
+        text is "1" or "2" or "3" ? int.Parse(text, CultureInfo.InvariantCulture) : throw new ArgumentException($"Option --stages must be 1, 2 or 3; got '{text}'.");
 
     private static double Weight(string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && double.IsFinite(v)

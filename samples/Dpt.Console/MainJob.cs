@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
@@ -11,11 +10,15 @@ using Microsoft.ML.Dpt.Training.SemiSupervised;
 namespace Dpt.ConsoleApp;
 
 /// <summary>
-/// Stage 1 on an IDX data set: the supervised-only baseline and each chosen semi-supervised algorithm on the same
-/// labels, seed and budget. Writes metrics.json per label count and one Markdown table for all.
+/// The main job on an IDX data set, for each label count: the supervised-only baseline, stage 1 (each chosen
+/// semi-supervised algorithm; the last one pseudo-labels), stage 2 (the generator and its FD/CAS) and stage 3 (the
+/// classifier retrained on real plus generated images), all with the same labels, seed and budget. Writes
+/// metrics.json, the models and sample grids per label count, and results.md with one row per label count.
+/// Every training run checkpoints to DIR/checkpoints, so the same command run again continues where it stopped.
 /// </summary>
 internal sealed class MainJob
 {
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
     private readonly CommandLine _args;
     private readonly CancellationToken _cancel;
 
@@ -25,52 +28,49 @@ internal sealed class MainJob
         _cancel = cancel;
     }
 
-    private bool Quick => _args.Preset == Preset.Quick;
-
     public void Run()
     {
         var total = Stopwatch.StartNew();
         var folder = _args.DataFolder ?? FashionMnist.Locate();
         var (fullTrain, test) = IdxDataset.Load(folder, _args.DataFolder is null ? FashionMnist.ClassNames : null);
         int classes = fullTrain.ClassNames.Count;
-        int trainImages = Math.Min(_args.TrainImages ?? (Quick ? 6000 : fullTrain.Count), fullTrain.Count);
-        var train = trainImages == fullTrain.Count ? fullTrain
-            : fullTrain.Select(FewLabelSplit.ChooseLabeledRows(fullTrain.Labels, classes, trainImages / classes, _args.Seed));
-        Console.WriteLine($"Data: {folder}: {train.Count} training images, {test.Count} test images of {train.Shape}, {classes} classes; preset {_args.Preset}, seed {_args.Seed}.");
+        var budget = Budget.For(_args, fullTrain.Count);
+        var train = budget.TrainImages == fullTrain.Count ? fullTrain
+            : fullTrain.Select(FewLabelSplit.ChooseLabeledRows(fullTrain.Labels, classes, budget.TrainImages / classes, _args.Seed));
+        Console.WriteLine($"Data: {folder}: {train.Count} training images, {test.Count} test images of {train.Shape}, {classes} classes; " +
+            $"preset {Name(_args.Preset)}, stages 1-{_args.Stages}, seed {_args.Seed}.");
+        var checkpoints = _args.CheckpointFolder ?? Path.Combine(_args.OutputFolder, "checkpoints");
+        var generators = _args.Stages >= 2 ? new GeneratorEvaluation(_args, budget, _cancel, train, test, checkpoints) : null;
 
-        var stage2 = _args.Stage2 ? new Stage2Benchmark(_args, _cancel, train, test) : null;
-        var stage2Table = new StringBuilder("| generator conditioned on | FD | FD floor | CAS | seconds |\n|---|---|---|---|---|\n");
-        if (stage2 is not null && _args.Stage2Reference)
-        {
-            var ml = new MLContext(seed: _args.Seed);
-            var (reference, referenceModel) = stage2.Run(train.ToDataView(ml), DefaultColumnNames.Label, "generator-true-labels", _args.OutputFolder);
-            referenceModel.Dispose();
-            stage2Table.AppendLine(Stage2Row("true labels (all)", reference));
-            File.WriteAllText(Path.Combine(_args.OutputFolder, "stage2-true-labels.json"), reference.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        }
-        var table = new StringBuilder();
-        table.AppendLine($"| labels/class | method | test accuracy | pseudo-label accuracy | steps | seconds |");
-        table.AppendLine("|---|---|---|---|---|---|");
+        var results = new List<JsonObject>();
         foreach (var labelsPerClass in _args.LabelsPerClass)
         {
             var output = _args.LabelsPerClass.Length == 1 ? _args.OutputFolder : Path.Combine(_args.OutputFolder, $"labels-{labelsPerClass}");
-            foreach (var row in RunOneLabelCount(folder, train, test, labelsPerClass, output, stage2, stage2Table))
-                table.AppendLine($"| {labelsPerClass} | {row.Method} | {row.Accuracy:P2} | {(double.IsNaN(row.PseudoAccuracy) ? "" : row.PseudoAccuracy.ToString("P2"))} | {row.Steps} | {row.Seconds:F0} |");
+            var metrics = RunOneLabelCount(folder, train, test, labelsPerClass, budget, output, checkpoints, generators);
+            File.WriteAllText(Path.Combine(output, "metrics.json"), metrics.ToJsonString(Indented));
+            results.Add(metrics);
         }
-        if (stage2 is not null) table.AppendLine().Append(stage2Table);
-        var summary = $"Stage 1 on {folder} ({train.Count} train / {test.Count} test images), preset {_args.Preset.ToString().ToLowerInvariant()}, seed {_args.Seed}, " +
-            $"device {_args.Device.ToString().ToLowerInvariant()}, {total.Elapsed.TotalSeconds:F0} s in all.\n\n{table}";
+        if (generators is not null && _args.Stage2Reference)
+        {
+            // The paper's comparison: a generator conditioned on every true label.
+            var ml = new MLContext(seed: _args.Seed);
+            var (reference, seconds) = generators.Train(train.ToDataView(ml), DefaultColumnNames.Label);
+            using (reference)
+            {
+                var measures = generators.Measure(reference, seconds, Path.Combine(_args.OutputFolder, "generator-true-labels"));
+                File.WriteAllText(Path.Combine(_args.OutputFolder, "generator-true-labels.json"), measures.ToJsonString(Indented));
+            }
+        }
+        var summary = $"DPT on {folder} ({train.Count} train / {test.Count} test images), preset {Name(_args.Preset)}, seed {_args.Seed}, " +
+            $"device {Name(_args.Device)}, {total.Elapsed.TotalSeconds:F0} s in all.\n\n{ResultsTable.Markdown(results)}";
         Directory.CreateDirectory(_args.OutputFolder);
-        File.WriteAllText(Path.Combine(_args.OutputFolder, "stage1-results.md"), summary);
+        File.WriteAllText(Path.Combine(_args.OutputFolder, "results.md"), summary);
         Console.WriteLine();
         Console.WriteLine(summary);
     }
 
-    private static string Stage2Row(string name, JsonObject m) =>
-        $"| {name} | {m["fd"]!.GetValue<double>():F3} | {m["fdFloor"]!.GetValue<double>():F3} | {m["cas"]!.GetValue<double>():P2} | {m["seconds"]!.GetValue<double>():F0} |";
-
-    private List<(string Method, double Accuracy, double PseudoAccuracy, int Steps, double Seconds)> RunOneLabelCount(
-        string folder, ImageDataset train, ImageDataset test, int labelsPerClass, string output, Stage2Benchmark? stage2, StringBuilder stage2Table)
+    private JsonObject RunOneLabelCount(string folder, ImageDataset train, ImageDataset test, int labelsPerClass, Budget budget,
+        string output, string checkpoints, GeneratorEvaluation? generators)
     {
         var started = Stopwatch.StartNew();
         var fewLabels = FewLabelSplit.Apply(train, labelsPerClass, _args.Seed);
@@ -80,84 +80,81 @@ internal sealed class MainJob
         var testView = test.ToDataView(ml);
         var hiddenLabels = train.ToDataView(ml);   // the training images with every label, to score the pseudo-labels
         Directory.CreateDirectory(output);
-
         var metrics = new JsonObject
         {
-            ["dataset"] = Path.GetFullPath(folder), ["labelsPerClass"] = labelsPerClass, ["preset"] = _args.Preset.ToString().ToLowerInvariant(),
-            ["device"] = _args.Device.ToString().ToLowerInvariant(), ["seed"] = _args.Seed, ["trainImages"] = train.Count, ["testImages"] = test.Count,
+            ["dataset"] = Path.GetFullPath(folder), ["labelsPerClass"] = labelsPerClass, ["preset"] = Name(_args.Preset),
+            ["device"] = Name(_args.Device), ["seed"] = _args.Seed, ["trainImages"] = train.Count, ["testImages"] = test.Count,
         };
-        var rows = new List<(string, double, double, int, double)>();
+
+        // Stage 1 and its baseline: each algorithm on the same labels; the last one's pseudo-labels go on.
+        PseudoLabelerTransformer? stage1 = null;
         foreach (var algorithm in new[] { SemiSupervisedAlgorithm.SupervisedOnly }.Concat(_args.Algorithms))
         {
-            var options = Stage1Options(algorithm);
             var clock = Stopwatch.StartNew();
-            using var model = ml.Dpt().PseudoLabeler(options).Fit(trainView);
-            bool lastAlgorithm = algorithm == _args.Algorithms[^1];
+            var model = ml.Dpt().PseudoLabeler(ClassifierOptions<PseudoLabeler.Options>(algorithm, budget, checkpoints)).Fit(trainView);
             double seconds = clock.Elapsed.TotalSeconds;
             double accuracy = Accuracy(ml, model.Transform(testView));
             double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
             string key = algorithm == SemiSupervisedAlgorithm.SupervisedOnly ? "supervisedOnly" : JsonNamingPolicy.CamelCase.ConvertName(algorithm.ToString());
-            metrics[key] = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps };
-            if (lastAlgorithm && algorithm != SemiSupervisedAlgorithm.SupervisedOnly)
-                metrics["stage1"] = new JsonObject { ["algorithm"] = algorithm.ToString(), ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds };
+            var result = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = budget.ClassifierSteps };
+            metrics[key] = result;
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
-            rows.Add((algorithm.ToString(), accuracy, pseudoAccuracy, options.NumberOfSteps, seconds));
             Console.WriteLine($"  {algorithm}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
-            if (stage2 is not null && lastAlgorithm)
+            if (algorithm == _args.Algorithms[^1])
+            {
+                metrics["stage1"] = new JsonObject { ["algorithm"] = algorithm.ToString(), ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds };
+                stage1 = model;
+            }
+            else
+            {
+                model.Dispose();
+            }
+        }
+
+        using (stage1)
+        {
+            if (generators is not null)
             {
                 // Stage 2 trains on every training image with stage 1's pseudo-labels (known labels kept).
-                var pseudoLabeled = model.Transform(trainView);
-                var (result, stage2Model) = stage2.Run(pseudoLabeled, DefaultColumnNames.PseudoLabel, $"generator-{key}", output);
-                using (stage2Model)
+                var pseudoLabeled = stage1!.Transform(trainView);
+                var (stage2, seconds2) = generators.Train(pseudoLabeled, DefaultColumnNames.PseudoLabel);
+                using (stage2)
                 {
-                    metrics["stage2"] = result;
-                    stage2Table.AppendLine(Stage2Row($"{algorithm} pseudo-labels, {labelsPerClass}/class", result));
-                    if (_args.Stage3)
-                    {
-                        // Stage 3, the paper's recipe: the same algorithm and budget as stage 1, from scratch, with the
-                        // generated images added to the labeled set.
-                        var stage3Options = Stage3Options(algorithm);
-                        var clock3 = Stopwatch.StartNew();
-                        using var stage3 = ml.Dpt().DptClassifierTrainer(stage3Options).Fit(stage2Model.Transform(pseudoLabeled));
-                        double seconds3 = clock3.Elapsed.TotalSeconds;
-                        double accuracy3 = Accuracy(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
-                        metrics["stage3"] = new JsonObject { ["accuracy"] = accuracy3, ["seconds"] = seconds3, ["steps"] = stage3Options.NumberOfSteps };
-                        stage3.Save(Path.Combine(output, "stage3.dpt"));
-                        rows.Add(($"DPT stage 3 ({algorithm})", accuracy3, double.NaN, stage3Options.NumberOfSteps, seconds3));
-                        Console.WriteLine($"  DPT stage 3: test accuracy {accuracy3:P2} ({accuracy3 - accuracy:+0.00%;-0.00%} over stage 1), {seconds3:F1} s");
-                    }
+                    metrics["stage2"] = generators.Measure(stage2, seconds2, output);
+                    metrics["fullySupervised"] = generators.FullySupervised;
+                    if (_args.Stages >= 3)
+                        metrics["stage3"] = RunStage3(ml, stage2.Transform(pseudoLabeled), testView, budget, output, checkpoints, metrics["stage1"]!["accuracy"]!.GetValue<double>());
                 }
             }
         }
         metrics["totalSeconds"] = started.Elapsed.TotalSeconds;
-        File.WriteAllText(Path.Combine(output, "metrics.json"), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return rows;
+        return metrics;
     }
 
-    private DptClassifierTrainer.Options Stage3Options(SemiSupervisedAlgorithm algorithm)
+    /// <summary>Stage 3, the paper's recipe: stage 1's algorithm and budget from scratch, the generated images added to the labeled set.</summary>
+    private JsonObject RunStage3(MLContext ml, IDataView withGenerated, IDataView testView, Budget budget, string output, string checkpoints, double stage1Accuracy)
     {
-        var stage1 = Stage1Options(algorithm);
-        return new DptClassifierTrainer.Options
+        var options = ClassifierOptions<DptClassifierTrainer.Options>(_args.Algorithms[^1], budget, checkpoints);
+        options.GeneratedImagesPerClass = _args.GeneratedPerClass;
+        options.GeneratedImageWeight = _args.GeneratedWeight;
+        var clock = Stopwatch.StartNew();
+        using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
+        double seconds = clock.Elapsed.TotalSeconds;
+        double accuracy = Accuracy(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
+        stage3.Save(Path.Combine(output, "stage3.dpt"));
+        Console.WriteLine($"  DPT stage 3: test accuracy {accuracy:P2} ({accuracy - stage1Accuracy:+0.00%;-0.00%} over stage 1), {seconds:F1} s");
+        return new JsonObject
         {
-            Algorithm = algorithm, NumberOfSteps = stage1.NumberOfSteps, BatchSize = stage1.BatchSize, UnlabeledRatio = stage1.UnlabeledRatio,
-            NetworkWidth = stage1.NetworkWidth, Device = stage1.Device, Seed = stage1.Seed, LogInterval = stage1.LogInterval,
-            Progress = stage1.Progress, CancellationToken = stage1.CancellationToken,
-            GeneratedImagesPerClass = _args.GeneratedPerClass, GeneratedImageWeight = _args.GeneratedWeight,
+            ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
+            ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight,
         };
     }
 
-    private PseudoLabeler.Options Stage1Options(SemiSupervisedAlgorithm algorithm) => new()
+    private T ClassifierOptions<T>(SemiSupervisedAlgorithm algorithm, Budget budget, string checkpoints) where T : Microsoft.ML.Dpt.Training.SemiSupervisedTrainerOptions, new() => new()
     {
-        Algorithm = algorithm,
-        NumberOfSteps = _args.Steps ?? (Quick ? 1500 : 8000),
-        BatchSize = Quick ? 32 : 64,
-        UnlabeledRatio = Quick ? 3 : 7,
-        NetworkWidth = Quick ? 16 : 32,
-        Device = _args.Device,
-        Seed = _args.Seed,
-        LogInterval = 500,
-        Progress = p => Console.WriteLine("    " + p),
-        CancellationToken = _cancel,
+        Algorithm = algorithm, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch, UnlabeledRatio = budget.UnlabeledRatio,
+        NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
+        Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };
 
     /// <summary>
@@ -167,4 +164,6 @@ internal sealed class MainJob
     private static double Accuracy(MLContext ml, IDataView scored, string predictedLabelColumn = DefaultColumnNames.PseudoLabel) =>
         ml.MulticlassClassification.Evaluate(scored, labelColumnName: DefaultColumnNames.Label, scoreColumnName: DefaultColumnNames.Score,
             predictedLabelColumnName: predictedLabelColumn).MicroAccuracy;
+
+    private static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 }

@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Dpt.Data;
+using Xunit;
+
+namespace Microsoft.ML.Dpt.Tests.Console;
+
+/// <summary>The main job (samples/Dpt.Console), started as a process as a user starts it.</summary>
+public class MainJobTests
+{
+    private static readonly string Subset = Path.Combine(AppContext.BaseDirectory, FashionMnist.EmbeddedSubsetFolder);
+
+    private static (int ExitCode, string Output, string Error) RunMainJob(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Dpt.Console.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("The main job did not finish in 5 minutes.");
+        }
+        return (process.ExitCode, output.Result, error.Result);
+    }
+
+    [Theory]
+    [InlineData("--labels-per-class 0", "Option --labels-per-class needs whole numbers of at least 1; got '0'.")]
+    [InlineData("--preset slow", "Option --preset must be one of quick, full; got 'slow'.")]
+    [InlineData("--device tpu", "Option --device must be one of auto, cpu, cuda; got 'tpu'.")]
+    [InlineData("--stages 4", "Option --stages must be 1, 2 or 3; got '4'.")]
+    [InlineData("--seed", "Option --seed needs a value.")]
+    [InlineData("--generated-weight -1", "Option --generated-weight needs a non-negative number; got '-1'.")]
+    [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch and/or freematch; got 'mixmatch'.")]
+    [InlineData("--fast", "Unknown option '--fast'; see --help.")]
+    public void WrongOptionsEndWithOneLineAndExitCode1(string args, string message)
+    {
+        var (exitCode, _, error) = RunMainJob(args.Split(' '));
+        Assert.Equal(1, exitCode);
+        Assert.Equal("error: " + message, error.Trim());
+    }
+
+    [Fact]
+    public void MissingOrMalformedDataFilesEndWithOneLineNamingTheFile()
+    {
+        using var folder = TestData.NewFolder();
+        var (exitCode, _, error) = RunMainJob("--data", folder.Path);
+        Assert.Equal(1, exitCode);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains("train-images-idx3-ubyte", error);
+
+        foreach (var file in Directory.GetFiles(Subset, "*.gz")) File.Copy(file, folder.File(Path.GetFileName(file)));
+        using (var truncated = new GZipStream(File.Create(folder.File("train-labels-idx1-ubyte.gz")), CompressionLevel.Fastest))
+            truncated.Write(new byte[] { 0, 0, 8, 1, 0, 0, 0x17, 0x70, 1, 2, 3 });   // says 6,000 labels, holds 3
+        (exitCode, _, error) = RunMainJob("--data", folder.Path);
+        Assert.Equal(1, exitCode);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.StartsWith("error: ", error);
+        Assert.Contains("train-labels-idx1-ubyte.gz", error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public void ATinyRunWritesMetricsGridsAndModelsAndARerunResumesInsteadOfTraining()
+    {
+        using var output = TestData.NewFolder();
+        string[] args = { "--data", Subset, "--labels-per-class", "1", "--train-images", "200", "--steps", "12", "--diffusion-steps", "8",
+            "--evaluation-images", "20", "--device", "cpu", "--seed", "3", "--output", output.Path };
+        var (exitCode, stdout, error) = RunMainJob(args);
+        Assert.True(exitCode == 0, error);
+
+        var metrics = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
+        Assert.Equal(1, metrics["labelsPerClass"]!.GetValue<int>());
+        Assert.Equal("quick", metrics["preset"]!.GetValue<string>());
+        Assert.Equal("cpu", metrics["device"]!.GetValue<string>());
+        Assert.Equal(3, metrics["seed"]!.GetValue<int>());
+        Assert.Equal(Path.GetFullPath(Subset), metrics["dataset"]!.GetValue<string>());
+        foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas" })
+            Assert.InRange(Number(metrics, key), 0, 1);
+        foreach (var key in new[] { "stage1.seconds", "stage2.fd", "stage2.fdFloor", "stage2.seconds", "stage3.seconds", "totalSeconds" })
+            Assert.True(Number(metrics, key) >= 0, key);
+        Assert.True(Number(metrics, "stage2.fd") > Number(metrics, "stage2.fdFloor"), "an 8-step generator is farther from the test images than the training images are");
+        for (int c = 0; c < 10; c++) Assert.True(File.Exists(output.File($"samples-class-{c}.png")), $"samples-class-{c}.png");
+        foreach (var model in new[] { "stage1-supervisedOnly.dpt", "stage1-freeMatch.dpt", "generator.dpt", "stage3.dpt", "results.md" })
+            Assert.True(File.Exists(output.File(model)), model);
+        Assert.Contains("PseudoLabeler step 12/12", stdout);
+
+        // The same command again finds every training run finished in DIR/checkpoints and reports the same numbers.
+        (exitCode, stdout, error) = RunMainJob(args);
+        Assert.True(exitCode == 0, error);
+        Assert.DoesNotContain(" step ", stdout);
+        var again = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
+        foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage2.fd", "stage2.cas", "stage3.accuracy" })
+            Assert.Equal(Number(metrics, key), Number(again, key));
+    }
+
+    private static double Number(JsonObject metrics, string path)
+    {
+        JsonNode node = metrics;
+        foreach (var part in path.Split('.')) node = node[part] ?? throw new KeyNotFoundException($"metrics.json has no '{path}'.");
+        return node.GetValue<double>();
+    }
+}
