@@ -9,13 +9,13 @@ namespace Dpt.ConsoleApp;
 internal sealed record Budget(
     int TrainImages, int ClassifierSteps, int ClassifierBatch, int UnlabeledRatio, int ClassifierWidth,
     DenoiserSize DenoiserSize, int DiffusionSteps, int DiffusionBatch, double DiffusionLearningRate,
-    int ReferenceSteps, int CasSteps, int EvaluationImages, int SamplingBenchmarkImages)
+    int ReferenceSteps, int CasSteps, int EvaluationImages, int SamplingBenchmarkImages, int PretrainingSteps, int PretrainingBatch)
 {
     public static Budget For(CommandLine args, int availableTrainImages)
     {
         var preset = args.Preset == Preset.Quick
-            ? new Budget(6000, 1500, 32, 3, 16, DenoiserSize.Tiny, 1500, 64, 1e-3, 1500, 1000, 2000, 100)
-            : new Budget(availableTrainImages, 8000, 64, 7, 32, DenoiserSize.Small, 10_000, 128, 2e-4, 4000, 3000, 2000, 1000);
+            ? new Budget(6000, 1500, 32, 3, 16, DenoiserSize.Tiny, 1500, 64, 1e-3, 1500, 1000, 2000, 100, 300, 256)
+            : new Budget(availableTrainImages, 8000, 64, 7, 32, DenoiserSize.Small, 10_000, 128, 2e-4, 4000, 3000, 2000, 1000, 5000, 512);
         return preset with
         {
             TrainImages = Math.Min(args.TrainImages ?? preset.TrainImages, availableTrainImages),
@@ -23,6 +23,7 @@ internal sealed record Budget(
             ReferenceSteps = args.Steps ?? preset.ReferenceSteps,
             CasSteps = args.Steps ?? preset.CasSteps,
             DiffusionSteps = args.DiffusionSteps ?? preset.DiffusionSteps,
+            PretrainingSteps = args.PretrainingSteps ?? preset.PretrainingSteps,
             EvaluationImages = args.EvaluationImages ?? preset.EvaluationImages,
             SamplingBenchmarkImages = Math.Min(preset.SamplingBenchmarkImages, args.EvaluationImages ?? preset.SamplingBenchmarkImages),
         };

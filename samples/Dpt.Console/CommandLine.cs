@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.ML.Dpt.Runtime;
-using Microsoft.ML.Dpt.Training.SemiSupervised;
 
 namespace Dpt.ConsoleApp;
 
@@ -17,7 +16,8 @@ internal sealed record CommandLine
     public int Seed { get; init; } = 1;
     public string OutputFolder { get; init; } = "out";
     public string? CheckpointFolder { get; init; }
-    public SemiSupervisedAlgorithm[] Algorithms { get; init; } = { SemiSupervisedAlgorithm.FreeMatch };
+    public Stage1Method[] Algorithms { get; init; } = { Stage1Method.FreeMatch };
+    public int? PretrainingSteps { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
     public int Stages { get; init; } = 3;
@@ -43,7 +43,13 @@ internal sealed record CommandLine
                                    classifier, a tiny U-Net (all three stages in about 6 minutes on 2 CPU
                                    cores); full: all training images, width 32, 8,000 steps, a small U-Net,
                                    the benchmark budget meant for a GPU (default quick)
-          --algorithm A[,A...]     fixmatch, freematch (compared with supervised-only; default freematch)
+          --algorithm A[,A...]     stage 1 methods, each compared with supervised-only on the same labels; the
+                                   last one pseudo-labels for stage 2 and is repeated in stage 3 (default
+                                   freematch): fixmatch, freematch, contrastive-head (SimCLR pretraining, then
+                                   a logistic-regression head on the frozen features: DPT's ImageNet recipe),
+                                   contrastive-means (nearest class mean instead), contrastive-freematch
+                                   (FreeMatch starting from the pretrained encoder)
+          --pretraining-steps N    contrastive pretraining steps (default: from the preset)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
                                    classifier (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
@@ -99,6 +105,7 @@ internal sealed record CommandLine
                 "--generated-per-class" => result with { GeneratedPerClass = Int("--generated-per-class", 0) },
                 "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
+                "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
@@ -120,11 +127,8 @@ internal sealed record CommandLine
                 ? v : throw new ArgumentException($"Option {name} needs whole numbers of at least 1; got '{t}'.")).ToArray() is { Length: > 0 } list
             ? list : throw new ArgumentException($"Option {name} needs at least one number.");
 
-    private static SemiSupervisedAlgorithm[] ParseAlgorithms(string text) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(a => a.ToLowerInvariant() switch
-        {
-            "fixmatch" => SemiSupervisedAlgorithm.FixMatch,
-            "freematch" => SemiSupervisedAlgorithm.FreeMatch,
-            _ => throw new ArgumentException($"Option --algorithm takes fixmatch and/or freematch; got '{a}'."),
-        }).Distinct().ToArray();
+    private static Stage1Method[] ParseAlgorithms(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(a =>
+            Stage1Method.Choices.FirstOrDefault(m => m.CommandName == a.ToLowerInvariant())
+            ?? throw new ArgumentException($"Option --algorithm takes {string.Join(", ", Stage1Method.Choices.Select(m => m.CommandName))}; got '{a}'.")).Distinct().ToArray();
 }

@@ -5,7 +5,8 @@ using Microsoft.ML;
 using Microsoft.ML.Dpt;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Stages;
-using Microsoft.ML.Dpt.Training.SemiSupervised;
+using Microsoft.ML.Dpt.Training;
+using Microsoft.ML.Dpt.Training.SelfSupervised;
 
 namespace Dpt.ConsoleApp;
 
@@ -88,21 +89,21 @@ internal sealed class MainJob
 
         // Stage 1 and its baseline: each algorithm on the same labels; the last one's pseudo-labels go on.
         PseudoLabelerTransformer? stage1 = null;
-        foreach (var algorithm in new[] { SemiSupervisedAlgorithm.SupervisedOnly }.Concat(_args.Algorithms))
+        foreach (var method in new[] { Stage1Method.SupervisedOnly }.Concat(_args.Algorithms))
         {
             var clock = Stopwatch.StartNew();
-            var model = ml.Dpt().PseudoLabeler(ClassifierOptions<PseudoLabeler.Options>(algorithm, budget, checkpoints)).Fit(trainView);
+            var model = ml.Dpt().PseudoLabeler(ClassifierOptions<PseudoLabeler.Options>(method, budget, checkpoints)).Fit(trainView);
             double seconds = clock.Elapsed.TotalSeconds;
             double accuracy = Accuracy(ml, model.Transform(testView));
             double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
-            string key = algorithm == SemiSupervisedAlgorithm.SupervisedOnly ? "supervisedOnly" : JsonNamingPolicy.CamelCase.ConvertName(algorithm.ToString());
+            string key = method.Key;
             var result = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = budget.ClassifierSteps };
             metrics[key] = result;
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
-            Console.WriteLine($"  {algorithm}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
-            if (algorithm == _args.Algorithms[^1])
+            Console.WriteLine($"  {method}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
+            if (method == _args.Algorithms[^1])
             {
-                metrics["stage1"] = new JsonObject { ["algorithm"] = algorithm.ToString(), ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds };
+                metrics["stage1"] = new JsonObject { ["algorithm"] = method.CommandName, ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds };
                 stage1 = model;
             }
             else
@@ -131,7 +132,11 @@ internal sealed class MainJob
         return metrics;
     }
 
-    /// <summary>Stage 3, the paper's recipe: stage 1's algorithm and budget from scratch, the generated images added to the labeled set.</summary>
+    /// <summary>
+    /// Stage 3, the paper's recipes: stage 1's method and budget from scratch with the generated images added to the
+    /// labeled set, or for a frozen-encoder head, the head refitted on labeled plus generated features (the encoder
+    /// comes back from stage 1's pretraining checkpoint).
+    /// </summary>
     private JsonObject RunStage3(MLContext ml, IDataView withGenerated, IDataView testView, Budget budget, string output, string checkpoints, double stage1Accuracy)
     {
         var options = ClassifierOptions<DptClassifierTrainer.Options>(_args.Algorithms[^1], budget, checkpoints);
@@ -150,10 +155,11 @@ internal sealed class MainJob
         };
     }
 
-    private T ClassifierOptions<T>(SemiSupervisedAlgorithm algorithm, Budget budget, string checkpoints) where T : Microsoft.ML.Dpt.Training.SemiSupervisedTrainerOptions, new() => new()
+    private T ClassifierOptions<T>(Stage1Method method, Budget budget, string checkpoints) where T : SemiSupervisedTrainerOptions, new() => new()
     {
-        Algorithm = algorithm, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch, UnlabeledRatio = budget.UnlabeledRatio,
-        NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
+        Algorithm = method.Algorithm, Head = method.Head, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch,
+        UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
+        Pretraining = method.Pretrained ? new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch } : null,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };
 

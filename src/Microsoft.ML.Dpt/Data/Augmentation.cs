@@ -53,6 +53,37 @@ public sealed class Augmentation
         return x.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Contrastive (SimCLR) view: a random resized crop keeping [<paramref name="minCropScale"/>, 1] of the area at an
+    /// aspect ratio in [3/4, 4/3], resampled to full size, a flip where the policy allows it, then with probability
+    /// 0.8 brightness and contrast jitter (factors in [0.6, 1.4]), SimCLR's colour jitter for grayscale images.
+    /// </summary>
+    public Tensor Contrastive(Tensor images, double minCropScale)
+    {
+        using var scope = NewDisposeScope();
+        long n = images.shape[0];
+        var device = images.device;
+        var area = minCropScale + rand(n, device: device) * (1 - minCropScale);
+        var ratio = exp((rand(n, device: device) * 2 - 1) * Math.Log(4.0 / 3));
+        var scaleX = (area * ratio).sqrt().clamp_max(1);
+        var scaleY = (area / ratio).sqrt().clamp_max(1);
+        var flip = Policy.HorizontalFlip ? where(rand(n, device: device) < 0.5, -1f, 1f) : ones(n, device: device);
+        var theta = zeros(n, 3, 3, device: device);
+        theta[.., 0, 0] = scaleX * flip;
+        theta[.., 1, 1] = scaleY;
+        theta[.., 0, 2] = (rand(n, device: device) * 2 - 1) * (1 - scaleX);   // the crop stays inside the image
+        theta[.., 1, 2] = (rand(n, device: device) * 2 - 1) * (1 - scaleY);
+        theta[.., 2, 2] = ones(n, device: device);
+        var x = Resample(images, theta);
+
+        var jitter = (rand(n, 1, 1, 1, device: device) < 0.8).to(x.dtype);
+        Tensor Factor() => 1 + jitter * (rand(n, 1, 1, 1, device: device) * 0.8 - 0.4);
+        x = (x * Factor()).clamp(0, 1);
+        var mean = x.mean(new long[] { 1, 2, 3 }, keepdim: true);
+        x = (mean + (x - mean) * Factor()).clamp(0, 1);
+        return x.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Per-image 2x3 affine matrices (in the [-1, 1] coordinates of affine_grid) for flip and translation.</summary>
     private Tensor BaseAffine(long n, Device device)
     {

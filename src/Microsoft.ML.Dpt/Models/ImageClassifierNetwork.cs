@@ -32,7 +32,7 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Pooled features of images already mapped to [-1, 1].</summary>
-    protected abstract Tensor ExtractFeatures(Tensor images);
+    protected internal abstract Tensor ExtractFeatures(Tensor images);
 
     /// <summary>Logits from features.</summary>
     public abstract Tensor Head(Tensor features);
@@ -41,12 +41,16 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor images) => Head(Features(images));
 
     /// <summary>Builds the network described by <paramref name="spec"/>.</summary>
-    public static ImageClassifierNetwork Create(NetworkSpec spec) => spec.Kind switch
+    public static ImageClassifierNetwork Create(NetworkSpec spec)
     {
-        ClassifierNetwork.SmallCnn => new SmallCnn(spec.Channels, spec.Classes, spec.Width),
-        ClassifierNetwork.WideResNet28x2 => new WideResNet(spec.Channels, spec.Classes, depth: 28, widen: spec.Width),
-        _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
-    };
+        ImageClassifierNetwork network = spec.Kind switch
+        {
+            ClassifierNetwork.SmallCnn => new SmallCnn(spec.Channels, spec.Classes, spec.Width),
+            ClassifierNetwork.WideResNet28x2 => new WideResNet(spec.Channels, spec.Classes, depth: 28, widen: spec.Width),
+            _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
+        };
+        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes) : network;
+    }
 }
 
 /// <summary>Everything needed to rebuild a classifier network before loading its weights.</summary>
@@ -54,4 +58,10 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
 /// <param name="Channels">Input channels.</param>
 /// <param name="Classes">Number of classes.</param>
 /// <param name="Width">Base width: channels of the first block for <see cref="ClassifierNetwork.SmallCnn"/>; widen factor for the WRN.</param>
-public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width);
+/// <param name="NormalizedFeatureHead">True for a frozen encoder read by a linear head on centred, L2-normalised
+/// features (<see cref="NormalizedFeatureClassifier"/>); false for the network's own head.</param>
+public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width, bool NormalizedFeatureHead = false)
+{
+    /// <summary>The same network with its own head: the encoder of a frozen-feature classifier.</summary>
+    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false };
+}

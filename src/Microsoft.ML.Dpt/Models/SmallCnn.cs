@@ -35,7 +35,7 @@ public sealed class SmallCnn : ImageClassifierNetwork
     public override int FeatureLength { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ExtractFeatures(Tensor images) => features.forward(images);
+    protected internal override Tensor ExtractFeatures(Tensor images) => features.forward(images);
 
     /// <inheritdoc/>
     public override Tensor Head(Tensor features) => classifier.forward(dropout.forward(features));

@@ -60,6 +60,7 @@ public sealed class TrainedClassifier : IDisposable
         manifest["network"] = new JsonObject
         {
             ["kind"] = Spec.Kind.ToString(), ["channels"] = Spec.Channels, ["classes"] = Spec.Classes, ["width"] = Spec.Width,
+            ["normalizedFeatureHead"] = Spec.NormalizedFeatureHead,
         };
         manifest["imageShape"] = new JsonArray(Shape.Channels, Shape.Height, Shape.Width);
         manifest["classNames"] = new JsonArray(ClassNames.Select(n => (JsonNode)n!).ToArray());
@@ -72,7 +73,8 @@ public sealed class TrainedClassifier : IDisposable
         var network = file.Manifest["network"] as JsonObject ?? throw file.Damaged("manifest value 'network' is missing");
         if (!Enum.TryParse<ClassifierNetwork>((string?)network["kind"], out var kind))
             throw file.Damaged($"unknown network kind '{network["kind"]}'");
-        var spec = new NetworkSpec(kind, (int?)network["channels"] ?? 0, (int?)network["classes"] ?? 0, (int?)network["width"] ?? 0);
+        var spec = new NetworkSpec(kind, (int?)network["channels"] ?? 0, (int?)network["classes"] ?? 0, (int?)network["width"] ?? 0,
+            (bool?)network["normalizedFeatureHead"] ?? false);
         var dims = file.Get<int[]>("imageShape");
         var classNames = file.Get<string[]>("classNames");
         if (dims.Length != 3 || spec.Channels != dims[0] || spec.Classes != classNames.Length || spec.Width < 1)

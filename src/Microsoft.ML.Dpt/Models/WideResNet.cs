@@ -38,7 +38,7 @@ public sealed class WideResNet : ImageClassifierNetwork
     public override int FeatureLength { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ExtractFeatures(Tensor images)
+    protected internal override Tensor ExtractFeatures(Tensor images)
     {
         using var x = blocks.forward(stem.forward(images));
         using var a = nn.functional.leaky_relu(finalNorm.forward(x), 0.1);

@@ -2,6 +2,8 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Training.FewLabelHeads;
+using Microsoft.ML.Dpt.Training.SelfSupervised;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Dpt.Training;
@@ -23,19 +25,55 @@ internal static class ClassifierTraining
         return new ImageDataset(pixels, labels, image.Shape, label.ClassNames);
     }
 
-    /// <summary>Trains on <paramref name="data"/>, logging through <paramref name="channel"/> and the options' callback.</summary>
+    /// <summary>
+    /// Trains on <paramref name="data"/>, logging through <paramref name="channel"/> and the options' callback: first
+    /// the self-supervised pretraining when the options ask for it (and no <paramref name="startFrom"/> is given),
+    /// then either the whole network with the semi-supervised algorithm or a head on the frozen encoder.
+    /// </summary>
     public static TrainedClassifier Train(IHost host, IChannel channel, SemiSupervisedTrainerOptions options, ImageDataset data, string stage,
         ImageDataset? extraLabeled = null, double extraWeight = 1.0, TrainedClassifier? startFrom = null)
     {
         var device = DeviceSelection.Resolve(options.Device, message => channel.Info(MessageSensitivity.None, message));
         int seed = options.Seed ?? host.Rand.Next();
         int labeled = data.Labels.Count(l => l >= 0);
+        var spec = options.NetworkSpecFor(data.Shape, data.ClassNames.Count);
+        bool pretrain = options.Pretraining is not null && startFrom is null;
         channel.Info(MessageSensitivity.None,
-            $"{stage}: {options.Algorithm} with {options.Network} on {data.Count} images of {data.Shape} ({labeled} labeled" +
-            (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), {options.NumberOfSteps} steps on {device.type}, seed {seed}.");
-        var loop = new ClassifierTrainingLoop(options, device, stage, ProgressSink.Create(channel, options.Progress),
-            message => channel.Info(MessageSensitivity.None, $"{stage}: {message}."));
-        return loop.Train(data, seed, extraLabeled, extraWeight, startFrom);
+            $"{stage}: {(options.Head == FewLabelHead.FineTune ? options.Algorithm.ToString() : options.Head + " head on frozen features")} with {options.Network} " +
+            $"on {data.Count} images of {data.Shape} ({labeled} labeled" + (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + ")" +
+            (pretrain ? $", after {options.Pretraining!.NumberOfSteps} steps of contrastive pretraining" : "") +
+            (options.Head == FewLabelHead.FineTune ? $", {options.NumberOfSteps} steps" : "") + $" on {device.type}, seed {seed}.");
+        var report = ProgressSink.Create(channel, options.Progress);
+        void Log(string message) => channel.Info(MessageSensitivity.None, $"{stage}: {message}.");
+
+        var initial = startFrom;
+        if (pretrain)
+        {
+            var encoder = new ContrastivePretrainingLoop(options, device, report, Log).Pretrain(data, spec.AsEncoder(), seed);
+            initial = new TrainedClassifier(encoder, spec.AsEncoder(), data.Shape, data.ClassNames, device);
+        }
+        if (options.Head == FewLabelHead.FineTune)
+            return new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeight, initial);
+
+        if (initial is null)
+            throw new InvalidOperationException($"{stage}: Head {options.Head} reads the features of a pretrained encoder; set Pretraining" +
+                (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
+        ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
+        var network = FrozenFeatureHead.Fit(CopyEncoder(initial, spec.AsEncoder()), options.Head, data, extraLabeled, extraWeight,
+            options.HeadL2Regularization, seed, device);
+        if (pretrain) initial.Dispose();
+        return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
+    }
+
+    /// <summary>A copy of a classifier's encoder (its own weights, so that disposing one model leaves the other intact).</summary>
+    private static ImageClassifierNetwork CopyEncoder(TrainedClassifier source, NetworkSpec encoderSpec)
+    {
+        var sourceEncoder = source.Network is NormalizedFeatureClassifier frozen ? frozen.Encoder : source.Network;
+        if (source.Spec.AsEncoder() != encoderSpec)
+            throw new ArgumentException($"The classifier to start from is a {source.Spec.AsEncoder()}; this training builds a {encoderSpec}.");
+        var encoder = ImageClassifierNetwork.Create(encoderSpec);
+        encoder.load_state_dict(sourceEncoder.state_dict());
+        return encoder;
     }
 
     /// <summary>Checks the label column of a schema shape: a key type over UInt32.</summary>

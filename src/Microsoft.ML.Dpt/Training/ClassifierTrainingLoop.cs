@@ -43,17 +43,13 @@ internal sealed class ClassifierTrainingLoop
     public TrainedClassifier Train(ImageDataset data, int seed, ImageDataset? extraLabeled = null, double extraWeight = 1.0,
         TrainedClassifier? initialWeights = null)
     {
+        CheckEveryClassIsLabeled(data, extraLabeled, _options.LabelColumnName);
         var labeledRows = Enumerable.Range(0, data.Count).Where(i => data.Labels[i] >= 0).ToArray();
         int classes = data.ClassNames.Count;
         var labeled = data.Select(labeledRows);
         int realLabeled = labeled.Count;
         if (extraLabeled is not null)
             labeled = Concatenate(labeled, extraLabeled);
-        if (labeled.Count == 0)
-            throw new InvalidOperationException($"Label column '{_options.LabelColumnName}' has no labeled rows; at least one row per class needs a label.");
-        var missing = Enumerable.Range(0, classes).Where(c => !labeled.Labels.Contains(c)).ToArray();
-        if (missing.Length > 0)
-            throw new InvalidOperationException($"Label column '{_options.LabelColumnName}' has no labeled row of class {string.Join(", ", missing.Select(c => $"'{data.ClassNames[c]}'"))}; every class needs at least one.");
 
         random.manual_seed(seed);
         var spec = _options.NetworkSpecFor(data.Shape, classes);
@@ -154,6 +150,17 @@ internal sealed class ClassifierTrainingLoop
         }
         network.Dispose();
         return new TrainedClassifier(averageNetwork, spec, data.Shape, data.ClassNames, _device);
+    }
+
+    /// <summary>Every class needs a labeled row, real or generated.</summary>
+    public static void CheckEveryClassIsLabeled(ImageDataset data, ImageDataset? extraLabeled, string labelColumnName)
+    {
+        var labels = data.Labels.Concat(extraLabeled?.Labels ?? Array.Empty<int>()).Where(l => l >= 0).ToHashSet();
+        if (labels.Count == 0)
+            throw new InvalidOperationException($"Label column '{labelColumnName}' has no labeled rows; at least one row per class needs a label.");
+        var missing = Enumerable.Range(0, data.ClassNames.Count).Where(c => !labels.Contains(c)).ToArray();
+        if (missing.Length > 0)
+            throw new InvalidOperationException($"Label column '{labelColumnName}' has no labeled row of class {string.Join(", ", missing.Select(c => $"'{data.ClassNames[c]}'"))}; every class needs at least one.");
     }
 
     private IUnlabeledObjective? CreateObjective(int classes) => _options.Algorithm switch

@@ -2,6 +2,8 @@ using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Training.Checkpoints;
+using Microsoft.ML.Dpt.Training.FewLabelHeads;
+using Microsoft.ML.Dpt.Training.SelfSupervised;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 
 using static Microsoft.ML.Dpt.Training.OptionChecks;
@@ -68,6 +70,23 @@ public class SemiSupervisedTrainerOptions
     /// <summary>Channels to read from an MLImage column (1: luma, 3: RGB). Default: 3.</summary>
     public int MLImageChannels { get; set; } = 3;
 
+    /// <summary>
+    /// Self-supervised pretraining of the encoder on every row before the classifier is fitted; null for none.
+    /// With <see cref="Head"/> = <see cref="FewLabelHead.FineTune"/> the semi-supervised training starts from the
+    /// pretrained weights; with a frozen head the head reads the pretrained features. Default: null.
+    /// </summary>
+    public ContrastivePretrainingOptions? Pretraining { get; set; }
+
+    /// <summary>
+    /// How the classifier is fitted on the labels: the whole network with <see cref="Algorithm"/>, or a head on the
+    /// frozen features of a pretrained encoder (from <see cref="Pretraining"/>, or stage 3's <c>StartFrom</c>).
+    /// Default: <see cref="FewLabelHead.FineTune"/>.
+    /// </summary>
+    public FewLabelHead Head { get; set; } = FewLabelHead.FineTune;
+
+    /// <summary>L2 regularisation of the <see cref="FewLabelHead.LogisticRegression"/> head. Default: 0.01.</summary>
+    public double HeadL2Regularization { get; set; } = 0.01;
+
     /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
     [ExcludedFromFingerprint]
     public DptDevice Device { get; set; } = DptDevice.Auto;
@@ -100,7 +119,7 @@ public class SemiSupervisedTrainerOptions
 
     /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
     internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) =>
-        new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32));
+        new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32), Head != FewLabelHead.FineTune);
 
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal virtual void Validate()
@@ -124,6 +143,9 @@ public class SemiSupervisedTrainerOptions
         Check(Augmentation is not null, nameof(Augmentation), "null", "an AugmentationPolicy");
         Check(Augmentation!.MaxTranslation is >= 0 and <= 0.5, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.MaxTranslation)}", Augmentation.MaxTranslation, "a fraction in [0, 0.5]");
         Check(Augmentation.CutoutFraction is >= 0 and <= 1, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.CutoutFraction)}", Augmentation.CutoutFraction, "a fraction in [0, 1]");
+        Check(Enum.IsDefined(Head), nameof(Head), Head, "FineTune, LogisticRegression or NearestClassMean");
+        Check(HeadL2Regularization >= 0 && double.IsFinite(HeadL2Regularization), nameof(HeadL2Regularization), HeadL2Regularization, "a non-negative number");
+        Pretraining?.Validate(nameof(Pretraining) + ".");
         Check(MLImageChannels is 1 or 3, nameof(MLImageChannels), MLImageChannels, "1 or 3");
         Check(Enum.IsDefined(Device), nameof(Device), Device, "Auto, Cpu or Cuda");
         Check(LogInterval >= 1, nameof(LogInterval), LogInterval, "at least 1");

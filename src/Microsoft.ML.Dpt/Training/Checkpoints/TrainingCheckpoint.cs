@@ -9,7 +9,7 @@ namespace Microsoft.ML.Dpt.Training.Checkpoints;
 
 /// <summary>
 /// The state of a training loop in one file, written every <see cref="Interval"/> steps and at the end: the
-/// network, its EMA copy and update count, the optimiser's moments, the algorithm's own state (FreeMatch's
+/// network (a module that holds every trained part), its EMA copy and update count where the loop keeps one, the optimiser's moments, the algorithm's own state (FreeMatch's
 /// thresholds) and the steps done. A loop that finds a checkpoint with its own fingerprint continues from it;
 /// one whose steps are all done is not trained again, which is how a stopped DPT run skips finished stages.
 /// </summary>
@@ -57,33 +57,34 @@ internal sealed class TrainingCheckpoint
     public bool IsDue(int stepsDone, int totalSteps) => stepsDone % Interval == 0 || stepsDone == totalSteps;
 
     /// <summary>Writes the state after <paramref name="stepsDone"/> steps (a host sync, once per interval).</summary>
-    public void Save(int stepsDone, nn.Module network, ExponentialMovingAverage average, OptimizerHelper optimizer, IReadOnlyList<Tensor> algorithmState)
+    public void Save(int stepsDone, nn.Module network, ExponentialMovingAverage? average, OptimizerHelper optimizer, IReadOnlyList<Tensor> algorithmState)
     {
         var manifest = new JsonObject
         {
             ["fingerprint"] = Fingerprint,
             ["stepsDone"] = stepsDone,
-            ["emaUpdates"] = average.Updates,
+            ["emaUpdates"] = average?.Updates ?? 0,
             ["algorithmState"] = new JsonArray(algorithmState.Select(t => (JsonNode)new JsonArray(
                 t.detach().cpu().to(ScalarType.Float64).data<double>().ToArray().Select(v => (JsonNode)JsonValue.Create(v)!).ToArray())).ToArray()),
         };
-        ModelFile.Write(Path, Kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>>
+        var entries = new Dictionary<string, Action<Stream>>
         {
             ["network.bin"] = s => network.save(s),
-            ["average.bin"] = s => average.Average.save(s),
             ["optimizer.bin"] = s =>
             {
                 using var writer = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
                 optimizer.save_state_dict(writer);
             },
-        });
+        };
+        if (average is not null) entries["average.bin"] = s => average.Average.save(s);
+        ModelFile.Write(Path, Kind, FormatVersion, manifest, entries);
     }
 
     /// <summary>
     /// Loads the saved state into the given objects and returns the steps it had done; 0 when there is no file.
     /// A file of another run (other fingerprint) is an error rather than being overwritten silently.
     /// </summary>
-    public int Restore(nn.Module network, ExponentialMovingAverage average, OptimizerHelper optimizer, IReadOnlyList<Tensor> algorithmState, Device device)
+    public int Restore(nn.Module network, ExponentialMovingAverage? average, OptimizerHelper optimizer, IReadOnlyList<Tensor> algorithmState, Device device)
     {
         if (!File.Exists(Path)) return 0;
         using var file = ModelFile.Open(Path, Kind, FormatVersion);
@@ -91,7 +92,7 @@ internal sealed class TrainingCheckpoint
         if (fingerprint != Fingerprint)
             throw file.Damaged($"it belongs to another training run (fingerprint {fingerprint[..16]}, expected {Fingerprint[..16]}); delete it to start afresh");
         file.LoadWeights(network, "network.bin", "network of this run");
-        file.LoadWeights(average.Average, "average.bin", "network of this run");
+        if (average is not null) file.LoadWeights(average.Average, "average.bin", "network of this run");
         using (var stream = file.ReadEntry("optimizer.bin"))
         using (var reader = new BinaryReader(stream))
             optimizer.load_state_dict(reader);
@@ -102,7 +103,7 @@ internal sealed class TrainingCheckpoint
         using (no_grad())
             foreach (var (values, state) in saved.Zip(algorithmState))
                 state.copy_(tensor(values).reshape(state.shape).to(state.dtype, state.device));
-        average.Updates = file.Get<long>("emaUpdates");
+        if (average is not null) average.Updates = file.Get<long>("emaUpdates");
         return file.Get<int>("stepsDone");
     }
 

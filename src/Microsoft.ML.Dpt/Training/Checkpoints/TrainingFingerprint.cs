@@ -41,6 +41,14 @@ internal sealed class TrainingFingerprint
         return this;
     }
 
+    /// <summary>Adds a data set's images without their labels (for training that reads no label).</summary>
+    public TrainingFingerprint AddImages(string name, ImageDataset data)
+    {
+        Add(name, $"{data.Count} images of {data.Shape}");
+        _hash.AppendData(MemoryMarshal.AsBytes(data.Pixels.AsSpan()));
+        return this;
+    }
+
     /// <summary>Adds a module's weights (for example the classifier a fine-tuning run starts from), or "none".</summary>
     public TrainingFingerprint Add(string name, nn.Module? weights)
     {

@@ -1,0 +1,137 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Trainers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Training.FewLabelHeads;
+
+/// <summary>
+/// Fits a head on a frozen encoder's features, as DPT does on ImageNet: the features of every real image give the
+/// centre μ; each labeled image's feature becomes (f − μ) / ‖f − μ‖; then either an L2-regularised multinomial
+/// logistic regression (ML.NET's <c>LbfgsMaximumEntropy</c>, with example weights for generated images) or the
+/// normalised class means. Either way the result is a <see cref="NormalizedFeatureClassifier"/>, so it scores, saves
+/// and loads like every other classifier of the package.
+/// </summary>
+internal static class FrozenFeatureHead
+{
+    private const int BatchSize = 512;
+
+    /// <summary>Cosine similarities to the class means are scaled by this before the softmax, so the confidences are not all near 1/K.</summary>
+    private const float NearestMeanScale = 20f;
+
+    /// <param name="encoder">The trained encoder (left unchanged).</param>
+    /// <param name="kind">Logistic regression or nearest class mean.</param>
+    /// <param name="data">All real rows; label −1 marks an unlabeled row, which only contributes to the centre.</param>
+    /// <param name="extraLabeled">Generated images (stage 3), or null.</param>
+    /// <param name="extraWeight">Weight of a generated image relative to a real labeled one.</param>
+    /// <param name="l2">L2 regularisation of the logistic regression.</param>
+    /// <param name="seed">Seed of ML.NET's trainer.</param>
+    /// <param name="device">Where the encoder runs.</param>
+    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, ImageDataset data, ImageDataset? extraLabeled,
+        double extraWeight, double l2, int seed, Device device)
+    {
+        int classes = data.ClassNames.Count;
+        var classifier = new NormalizedFeatureClassifier(encoder, classes);
+        classifier.to(device);
+        classifier.eval();
+        int length = classifier.FeatureLength;
+
+        var realFeatures = Features(classifier, data, device);
+        var mean = new float[length];
+        for (int i = 0; i < data.Count; i++)
+            for (int j = 0; j < length; j++) mean[j] += realFeatures[i][j] / data.Count;
+
+        var rows = new List<(float[] Feature, int Label, float Weight)>();
+        for (int i = 0; i < data.Count; i++)
+            if (data.Labels[i] >= 0) rows.Add((Normalize(realFeatures[i], mean), data.Labels[i], 1f));
+        if (extraLabeled is not null)
+        {
+            var extraFeatures = Features(classifier, extraLabeled, device);
+            for (int i = 0; i < extraLabeled.Count; i++) rows.Add((Normalize(extraFeatures[i], mean), extraLabeled.Labels[i], (float)extraWeight));
+        }
+
+        var (weights, biases) = kind switch
+        {
+            FewLabelHead.LogisticRegression => LogisticRegression(rows, classes, length, l2, seed),
+            FewLabelHead.NearestClassMean => NearestClassMean(rows, classes, length),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), $"{kind} is not a frozen-feature head."),
+        };
+        classifier.SetHead(mean, weights, biases);
+        return classifier;
+    }
+
+    /// <summary>Raw pooled features of every image, one array per image.</summary>
+    private static float[][] Features(ImageClassifierNetwork network, ImageDataset data, Device device)
+    {
+        int size = data.Shape.Size;
+        var result = new float[data.Count][];
+        using var _ = no_grad();
+        for (int start = 0; start < data.Count; start += BatchSize)
+        {
+            int n = Math.Min(BatchSize, data.Count - start);
+            using var scope = NewDisposeScope();
+            var batch = tensor(data.Pixels.AsSpan(start * size, n * size).ToArray(), new long[] { n, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(device);
+            var features = network.Features(batch).cpu().data<float>().ToArray();
+            int length = features.Length / n;
+            for (int i = 0; i < n; i++) result[start + i] = features.AsSpan(i * length, length).ToArray();
+        }
+        return result;
+    }
+
+    private static float[] Normalize(float[] feature, float[] mean)
+    {
+        var centred = feature.Select((v, j) => v - mean[j]).ToArray();
+        float norm = MathF.Max(MathF.Sqrt(centred.Sum(v => v * v)), 1e-12f);
+        for (int j = 0; j < centred.Length; j++) centred[j] /= norm;
+        return centred;
+    }
+
+    private static (float[] Weights, float[] Biases) LogisticRegression(List<(float[] Feature, int Label, float Weight)> rows, int classes, int length, double l2, int seed)
+    {
+        var ml = new MLContext(seed);
+        var schema = SchemaDefinition.Create(typeof(FeatureRow));
+        schema[nameof(FeatureRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, length);
+        schema[nameof(FeatureRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), classes);
+        // LoadFromEnumerable reads key fields as zero-based class indices (see ImageDataset.ToDataView).
+        var view = ml.Data.LoadFromEnumerable(rows.Select(r => new FeatureRow { Features = r.Feature, Label = (uint)r.Label, Weight = r.Weight }), schema);
+        var trainer = ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
+        {
+            LabelColumnName = nameof(FeatureRow.Label), FeatureColumnName = nameof(FeatureRow.Features), ExampleWeightColumnName = nameof(FeatureRow.Weight),
+            L2Regularization = (float)l2, L1Regularization = 0, OptimizationTolerance = 1e-8f, MaximumNumberOfIterations = 1000,
+            NumberOfThreads = 1,   // deterministic
+        });
+        var model = trainer.Fit(view).Model;
+        VBuffer<float>[] classWeights = Array.Empty<VBuffer<float>>();
+        model.GetWeights(ref classWeights, out int fittedClasses);
+        if (fittedClasses != classes)
+            throw new InvalidOperationException($"The logistic regression fitted {fittedClasses} classes; the data has {classes}.");
+        var weights = new float[classes * length];
+        for (int c = 0; c < classes; c++) classWeights[c].CopyTo(weights, c * length);
+        return (weights, model.GetBiases().ToArray());
+    }
+
+    private static (float[] Weights, float[] Biases) NearestClassMean(List<(float[] Feature, int Label, float Weight)> rows, int classes, int length)
+    {
+        var weights = new float[classes * length];
+        foreach (var (feature, label, weight) in rows)
+            for (int j = 0; j < length; j++) weights[label * length + j] += weight * feature[j];
+        for (int c = 0; c < classes; c++)
+        {
+            var row = weights.AsSpan(c * length, length);
+            float norm = 0;
+            foreach (var v in row) norm += v * v;
+            norm = MathF.Max(MathF.Sqrt(norm), 1e-12f);
+            for (int j = 0; j < length; j++) row[j] *= NearestMeanScale / norm;
+        }
+        return (weights, new float[classes]);
+    }
+
+    private sealed class FeatureRow
+    {
+        public float[] Features { get; set; } = Array.Empty<float>();
+        public uint Label { get; set; }
+        public float Weight { get; set; }
+    }
+}

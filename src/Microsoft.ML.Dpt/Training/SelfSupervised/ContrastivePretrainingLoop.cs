@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Training.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Training.SelfSupervised;
+
+/// <summary>
+/// The self-supervised training loop: SimCLR on every image, labels unread. Images live on the device, both views
+/// are made there, each step runs in its own dispose scope, and the host reads the loss only at progress reports.
+/// Checkpoints as the other loops; the fingerprint covers the images but not the labels, so stage 3 can reuse the
+/// encoder that stage 1 pretrained on the same images.
+/// </summary>
+internal sealed class ContrastivePretrainingLoop
+{
+    private const string Stage = "ContrastivePretraining";
+    private readonly SemiSupervisedTrainerOptions _options;
+    private readonly Device _device;
+    private readonly Action<TrainingProgress> _report;
+    private readonly Action<string> _log;
+
+    public ContrastivePretrainingLoop(SemiSupervisedTrainerOptions options, Device device, Action<TrainingProgress> report, Action<string> log)
+    {
+        _options = options;
+        _device = device;
+        _report = report;
+        _log = log;
+    }
+
+    /// <summary>Pretrains a network of <paramref name="spec"/> and returns it with its (untrained) classification layer.</summary>
+    public ImageClassifierNetwork Pretrain(ImageDataset data, NetworkSpec spec, int seed)
+    {
+        var pretraining = _options.Pretraining ?? throw new InvalidOperationException("No pretraining options.");
+        random.manual_seed(seed);
+        var network = new ContrastiveNetwork(ImageClassifierNetwork.Create(spec), pretraining.ProjectionLength);
+        network.to(_device);
+        var optimizer = optim.AdamW(network.parameters(), pretraining.LearningRate, weight_decay: pretraining.WeightDecay);
+        var augmentation = new Augmentation(_options.Augmentation);
+
+        int steps = pretraining.NumberOfSteps, batch = Math.Min(pretraining.BatchSize, data.Count);
+        if (batch < 2) throw new ArgumentException($"Contrastive pretraining needs at least 2 images; the data has {data.Count}.");
+        var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,
+            new TrainingFingerprint(Stage, pretraining, seed).AddImages("images", data).Add("network", spec.ToString())
+                .Add("augmentation", _options.Augmentation.ToString()));
+        int firstStep = checkpoint?.Restore(network, null, optimizer, Array.Empty<Tensor>(), _device) ?? 0;
+        if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
+
+        using var images = tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device);
+        using var lossSum = zeros(1, device: _device);
+        int warmup = Math.Max(1, steps / 20), lastReportStep = firstStep;
+        double lastReportSeconds = 0, learningRate = 0;
+        var clock = Stopwatch.StartNew();
+        network.train();
+        for (int step = firstStep; step < steps; step++)
+        {
+            _options.CancellationToken.ThrowIfCancellationRequested();
+            checkpoint?.ReseedAt(step, seed);
+            using (var scope = NewDisposeScope())
+            {
+                learningRate = pretraining.LearningRate * (step < warmup ? (step + 1.0) / warmup
+                    : 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, steps - warmup))));
+                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+
+                var x = images.index_select(0, randint(data.Count, new long[] { batch }, device: _device));
+                var views = cat(new[] { augmentation.Contrastive(x, pretraining.MinCropScale), augmentation.Contrastive(x, pretraining.MinCropScale) });
+                var loss = NtXentLoss.Compute(network.forward(views), pretraining.Temperature);
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                using (no_grad()) lossSum.add_(loss.detach().reshape(1));
+            }
+
+            if ((step + 1) % _options.LogInterval == 0 || step == steps - 1)
+            {
+                int done = step + 1 - lastReportStep;
+                double meanLoss = (lossSum / done).cpu().item<float>();   // the one host sync per report
+                lossSum.zero_();
+                if (!double.IsFinite(meanLoss))
+                    throw new InvalidOperationException($"{Stage}: the loss became {meanLoss} at step {step + 1}; lower Pretraining.LearningRate (now {pretraining.LearningRate}) or check the images for bad values.");
+                double seconds = clock.Elapsed.TotalSeconds;
+                _report(new TrainingProgress(Stage, step + 1, steps, meanLoss, double.NaN, double.NaN, learningRate,
+                    done * 2.0 * batch / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
+                lastReportStep = step + 1;
+                lastReportSeconds = seconds;
+            }
+            if (checkpoint?.IsDue(step + 1, steps) == true)
+                checkpoint.Save(step + 1, network, null, optimizer, Array.Empty<Tensor>());
+        }
+        network.eval();
+        return network.Encoder;
+    }
+}
