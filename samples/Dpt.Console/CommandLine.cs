@@ -24,6 +24,7 @@ internal sealed record CommandLine
     public bool Stage2Reference { get; init; }
     public int? GeneratedPerClass { get; init; }
     public double GeneratedWeight { get; init; } = 1.0;
+    public bool FineTune { get; init; }
     public int? DiffusionSteps { get; init; }
     public int? EvaluationImages { get; init; }
     public bool Help { get; init; }
@@ -57,6 +58,7 @@ internal sealed record CommandLine
           --stage2-reference       also a diffusion model on the true labels, to compare FD and CAS
           --generated-per-class N  stage 3 uses N generated images per class (default: all that stage 2 made)
           --generated-weight W     weight of a generated image in stage 3's supervised loss (default 1)
+          --fine-tune              stage 3 starts from stage 1's weights instead of from scratch
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --evaluation-images N    generated and real images that FD and CAS use (default 2000)
           --device auto|cpu|cuda   where to train (default auto)
@@ -104,6 +106,7 @@ internal sealed record CommandLine
                 "--stage2-reference" => result with { Stage2Reference = true },
                 "--generated-per-class" => result with { GeneratedPerClass = Int("--generated-per-class", 0) },
                 "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
+                "--fine-tune" => result with { FineTune = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },

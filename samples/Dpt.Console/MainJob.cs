@@ -124,7 +124,7 @@ internal sealed class MainJob
                     metrics["stage2"] = generators.Measure(stage2, seconds2, output);
                     metrics["fullySupervised"] = generators.FullySupervised;
                     if (_args.Stages >= 3)
-                        metrics["stage3"] = RunStage3(ml, stage2.Transform(pseudoLabeled), testView, budget, output, checkpoints, metrics["stage1"]!["accuracy"]!.GetValue<double>());
+                        metrics["stage3"] = RunStage3(ml, stage2.Transform(pseudoLabeled), testView, budget, output, checkpoints, stage1!, metrics["stage1"]!["accuracy"]!.GetValue<double>());
                 }
             }
         }
@@ -137,11 +137,13 @@ internal sealed class MainJob
     /// labeled set, or for a frozen-encoder head, the head refitted on labeled plus generated features (the encoder
     /// comes back from stage 1's pretraining checkpoint).
     /// </summary>
-    private JsonObject RunStage3(MLContext ml, IDataView withGenerated, IDataView testView, Budget budget, string output, string checkpoints, double stage1Accuracy)
+    private JsonObject RunStage3(MLContext ml, IDataView withGenerated, IDataView testView, Budget budget, string output, string checkpoints,
+        PseudoLabelerTransformer stage1, double stage1Accuracy)
     {
         var options = ClassifierOptions<DptClassifierTrainer.Options>(_args.Algorithms[^1], budget, checkpoints);
         options.GeneratedImagesPerClass = _args.GeneratedPerClass;
         options.GeneratedImageWeight = _args.GeneratedWeight;
+        options.StartFrom = _args.FineTune ? stage1.Classifier : null;
         var clock = Stopwatch.StartNew();
         using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
         double seconds = clock.Elapsed.TotalSeconds;
@@ -151,7 +153,7 @@ internal sealed class MainJob
         return new JsonObject
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
-            ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight,
+            ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
         };
     }
 
