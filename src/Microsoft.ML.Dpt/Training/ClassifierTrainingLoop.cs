@@ -75,6 +75,7 @@ internal sealed class ClassifierTrainingLoop
         var optimizer = optim.SGD(network.parameters(), _options.LearningRate, _options.Momentum,
             weight_decay: _options.WeightDecay, nesterov: _options.Momentum > 0);
 
+        var trainingStep = new ClassifierTrainingStep(network, average, optimizer, augmentation, objective, _options.UnlabeledLossWeight);
         int steps = _options.NumberOfSteps, batch = _options.BatchSize, unlabeledBatch = batch * _options.UnlabeledRatio;
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, _stage,
             new TrainingFingerprint(_stage, _options, seed).Add("data", data).Add("extraLabeled", extraLabeled)
@@ -97,38 +98,11 @@ internal sealed class ClassifierTrainingLoop
             {
                 // USB's cosine decay: the rate ends at cos(7π/16) ≈ 0.2 of its start.
                 learningRate = _options.LearningRate * Math.Cos(7 * Math.PI * step / (16.0 * steps));
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
-
                 var index = randint(labeled.Count, new long[] { batch }, device: _device);
-                var labeledView = augmentation.Weak(labeledImages.index_select(0, index));
-                var targets = labeledTargets.index_select(0, index);
-                var weights = labeledWeights.index_select(0, index);
-                Tensor WeightedCrossEntropy(Tensor logits) =>
-                    (nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None) * weights).sum() / weights.sum().clamp_min(1e-12);
-                Tensor loss, supervised, maskRate;
-                if (objective is null)
-                {
-                    supervised = WeightedCrossEntropy(network.forward(labeledView));
-                    loss = supervised;
-                    maskRate = zeros(1, device: _device);
-                }
-                else
-                {
-                    var unlabeled = unlabeledImages!.index_select(0, randint(data.Count, new long[] { unlabeledBatch }, device: _device));
-                    // One forward pass over labeled, weak and strong views, as in FixMatch.
-                    var logits = network.forward(cat(new[] { labeledView, augmentation.Weak(unlabeled), augmentation.Strong(unlabeled) }));
-                    var parts = logits.split(new long[] { batch, unlabeledBatch, unlabeledBatch });
-                    supervised = WeightedCrossEntropy(parts[0]);
-                    var unsupervised = objective.Loss(parts[1].detach(), parts[2]);
-                    loss = supervised + _options.UnlabeledLossWeight * unsupervised;
-                    maskRate = objective.LastMaskRate!;
-                }
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                average.Update();
-                using (no_grad())
-                    lossSum.add_(stack(new[] { loss.detach().reshape(1), supervised.detach().reshape(1), maskRate.reshape(1) }).flatten());
+                var unlabeled = useUnlabeled ? unlabeledImages!.index_select(0, randint(data.Count, new long[] { unlabeledBatch }, device: _device)) : null;
+                var losses = trainingStep.Run(labeledImages.index_select(0, index), labeledTargets.index_select(0, index),
+                    labeledWeights.index_select(0, index), unlabeled, learningRate);
+                using (no_grad()) lossSum.add_(losses);
             }
 
             bool last = step == steps - 1;

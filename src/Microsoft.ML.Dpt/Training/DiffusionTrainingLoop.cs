@@ -43,8 +43,8 @@ internal sealed class DiffusionTrainingLoop
         averageNetwork.to(_device);
         var average = new ExponentialMovingAverage(network, averageNetwork, _options.EmaDecay);
         var model = new DiffusionModel(network, schedule, _options.Prediction);
-        var parameters = network.parameters().ToArray();
-        var optimizer = optim.AdamW(parameters, _options.LearningRate, weight_decay: _options.WeightDecay);
+        var optimizer = optim.AdamW(network.parameters(), _options.LearningRate, weight_decay: _options.WeightDecay);
+        var trainingStep = new DiffusionTrainingStep(model, optimizer, average, _options, spec.Classes);
 
         using var images = (tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device) * 2 - 1);
         using var labels = tensor(data.Labels.Select(l => l < 0 ? (long)spec.Classes : l).ToArray(), device: _device);
@@ -66,23 +66,9 @@ internal sealed class DiffusionTrainingLoop
             using (var scope = NewDisposeScope())
             {
                 learningRate = _options.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, _options.WarmupSteps));
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
-
                 var index = randint(data.Count, new long[] { batch }, device: _device);
-                var x0 = images.index_select(0, index);
-                if (_options.HorizontalFlip)
-                    x0 = where(rand(batch, 1, 1, 1, device: _device) < 0.5, x0.flip(3), x0);
-                var y = labels.index_select(0, index);
-                y = where(rand(batch, device: _device) < _options.ConditionDropout, full_like(y, spec.Classes), y);
-                var t = randint(schedule.Steps, new long[] { batch }, device: _device);
-                var loss = model.Loss(x0, y, t, randn_like(x0));
-
-                optimizer.zero_grad();
-                loss.backward();
-                GradientClipping.ClipGlobalNorm(parameters, _options.GradientClipNorm);
-                optimizer.step();
-                average.Update();
-                using (no_grad()) lossSum.add_(loss.detach().reshape(1));
+                var loss = trainingStep.Run(images.index_select(0, index), labels.index_select(0, index), learningRate);
+                using (no_grad()) lossSum.add_(loss.reshape(1));
             }
 
             if ((step + 1) % _options.LogInterval == 0 || step == steps - 1)
