@@ -22,8 +22,8 @@ internal sealed record CommandLine
     public int? TrainImages { get; init; }
     public int Stages { get; init; } = 3;
     public bool Stage2Reference { get; init; }
-    public int? GeneratedPerClass { get; init; }
-    public double GeneratedWeight { get; init; } = 1.0;
+    public int? GeneratedPerClass { get; init; } = 20;
+    public double GeneratedWeight { get; init; } = 0.25;
     public bool FineTune { get; init; }
     public int? DiffusionSteps { get; init; }
     public int? EvaluationImages { get; init; }
@@ -56,8 +56,10 @@ internal sealed record CommandLine
           --train-images N         use only the first N training images, stratified (default: from the preset)
           --stages N               run stages 1 to N only (1, 2 or 3; default 3)
           --stage2-reference       also a diffusion model on the true labels, to compare FD and CAS
-          --generated-per-class N  stage 3 uses N generated images per class (default: all that stage 2 made)
-          --generated-weight W     weight of a generated image in stage 3's supervised loss (default 1)
+          --generated-per-class N  stage 3 uses N generated images per class, or all (default 20)
+          --generated-weight W     weight of a generated image in stage 3's supervised loss (default 0.25; the
+                                   paper's recipe is all at weight 1, which needs a generator near the data:
+                                   see docs/results.md)
           --fine-tune              stage 3 starts from stage 1's weights instead of from scratch
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --evaluation-images N    generated and real images that FD and CAS use (default 2000)
@@ -104,7 +106,7 @@ internal sealed record CommandLine
                 "--algorithm" => result with { Algorithms = ParseAlgorithms(Value()) },
                 "--stages" => result with { Stages = ParseStages(Value()) },
                 "--stage2-reference" => result with { Stage2Reference = true },
-                "--generated-per-class" => result with { GeneratedPerClass = Int("--generated-per-class", 0) },
+                "--generated-per-class" => result with { GeneratedPerClass = GeneratedCount(Value()) },
                 "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
                 "--fine-tune" => result with { FineTune = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
@@ -116,6 +118,11 @@ internal sealed record CommandLine
         }
         return result;
     }
+
+    private static int? GeneratedCount(string text) =>
+        text == "all" ? null
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
+        : throw new ArgumentException($"Option --generated-per-class needs a whole number of at least 0 or 'all'; got '{text}'.");
 
     private static int ParseStages(string text) =>
         text is "1" or "2" or "3" ? int.Parse(text, CultureInfo.InvariantCulture) : throw new ArgumentException($"Option --stages must be 1, 2 or 3; got '{text}'.");
