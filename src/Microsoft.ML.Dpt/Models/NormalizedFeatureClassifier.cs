@@ -39,13 +39,15 @@ public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
     public override Tensor Head(Tensor features) => head.forward(Normalize(features));
 
     /// <summary>Centred, L2-normalised features: what the head reads.</summary>
-    public Tensor Normalize(Tensor features) => nn.functional.normalize(features - get_buffer(CenterBuffer), dim: 1);
+    public Tensor Normalize(Tensor features) => nn.functional.normalize(features - Center, dim: 1);
+
+    private Tensor Center => get_buffer(CenterBuffer) ?? throw new InvalidOperationException($"The '{CenterBuffer}' buffer is missing.");
 
     /// <summary>Sets the centre and the head's weights <c>[classes, FeatureLength]</c> and biases <c>[classes]</c>.</summary>
     internal void SetHead(float[] featureMean, float[] weights, float[] biases)
     {
         using var _ = no_grad();
-        get_buffer(CenterBuffer).copy_(tensor(featureMean));
+        Center.copy_(tensor(featureMean));
         head.weight!.copy_(tensor(weights, head.weight.shape));
         head.bias!.copy_(tensor(biases));
     }
