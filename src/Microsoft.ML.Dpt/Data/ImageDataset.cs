@@ -33,6 +33,10 @@ public sealed class ImageDataset
     /// <summary>Number of images.</summary>
     public int Count => Labels.Length;
 
+    /// <summary>All images as one tensor <c>[Count, C, H, W]</c> in [0, 1] on <paramref name="device"/> (training keeps them there).</summary>
+    internal TorchSharp.torch.Tensor ToTensor(TorchSharp.torch.Device device) =>
+        TorchSharp.torch.tensor(Pixels, new long[] { Count, Shape.Channels, Shape.Height, Shape.Width }).to(device);
+
     /// <summary>The images with the given indices, in that order.</summary>
     public ImageDataset Select(IReadOnlyList<int> indices)
     {

@@ -1,3 +1,4 @@
+using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using static TorchSharp.torch;
 
@@ -23,24 +24,9 @@ public sealed class FrechetDistance
     /// <summary>Pooled features of the reference classifier, [count, d], in double precision on the CPU.</summary>
     public Tensor Features(float[] images, int count)
     {
-        var shape = _reference.Shape;
-        if (images.Length != (long)count * shape.Size)
-            throw new ArgumentException($"{images.Length} pixel values do not make {count} images of shape {shape}.", nameof(images));
         if (count < 2) throw new ArgumentException($"A Fréchet distance needs at least 2 images per set; got {count}.", nameof(count));
-        var parts = new List<Tensor>();
-        using (no_grad())
-        {
-            for (int start = 0; start < count; start += BatchSize)
-            {
-                int n = Math.Min(BatchSize, count - start);
-                using var scope = NewDisposeScope();
-                var batch = tensor(images.AsSpan(start * shape.Size, n * shape.Size).ToArray(), new long[] { n, shape.Channels, shape.Height, shape.Width }).to(_reference.Device);
-                parts.Add(_reference.Network.Features(batch).to(ScalarType.Float64).cpu().MoveToOuterDisposeScope());
-            }
-        }
-        var all = cat(parts.ToArray());
-        foreach (var p in parts) p.Dispose();
-        return all;
+        var features = ImageBatches.Map(images, count, _reference.Shape, _reference.Device, _reference.Network.Features, BatchSize);
+        return tensor(features, new long[] { count, features.Length / count }).to(ScalarType.Float64);
     }
 
     /// <summary>FD between two feature sets [N, d] (double precision).</summary>

@@ -36,23 +36,8 @@ public sealed class TrainedClassifier : IDisposable
     public Device Device { get; }
 
     /// <summary>Class probabilities <c>[count, classes]</c> (row-major) for <paramref name="count"/> images <c>[count, C, H, W]</c>.</summary>
-    public float[] PredictProbabilities(ReadOnlySpan<float> pixels, int count)
-    {
-        int size = Shape.Size, classes = ClassNames.Count;
-        if (pixels.Length != (long)count * size)
-            throw new ArgumentException($"{pixels.Length} pixel values do not make {count} images of shape {Shape}.", nameof(pixels));
-        var result = new float[(long)count * classes];
-        using var _ = no_grad();
-        for (int start = 0; start < count; start += ScoringBatchSize)
-        {
-            int n = Math.Min(ScoringBatchSize, count - start);
-            using var scope = NewDisposeScope();
-            var batch = tensor(pixels.Slice(start * size, n * size).ToArray(), new long[] { n, Shape.Channels, Shape.Height, Shape.Width }).to(Device);
-            var probabilities = Network.forward(batch).softmax(-1).cpu();
-            probabilities.data<float>().CopyTo(result.AsSpan(start * classes, n * classes));
-        }
-        return result;
-    }
+    public float[] PredictProbabilities(ReadOnlySpan<float> pixels, int count) =>
+        ImageBatches.Map(pixels, count, Shape, Device, images => Network.forward(images).softmax(-1), ScoringBatchSize);
 
     /// <summary>Writes the network description to a manifest and the weights to a stream.</summary>
     internal void WriteTo(JsonObject manifest, out Action<Stream> writeWeights)

@@ -46,12 +46,12 @@ internal static class ClassifierTraining
         var report = ProgressSink.Create(channel, options.Progress);
         void Log(string message) => channel.Info(MessageSensitivity.None, $"{stage}: {message}.");
 
-        var initial = startFrom;
-        if (pretrain)
-        {
-            var encoder = new ContrastivePretrainingLoop(options, device, report, Log).Pretrain(data, spec.AsEncoder(), seed);
-            initial = new TrainedClassifier(encoder, spec.AsEncoder(), data.Shape, data.ClassNames, device);
-        }
+        // The pretrained encoder is only a starting point: both paths copy its weights, so it is disposed either way.
+        using var pretrained = pretrain
+            ? new TrainedClassifier(new ContrastivePretrainingLoop(options, device, report, Log).Pretrain(data, spec.AsEncoder(), seed),
+                spec.AsEncoder(), data.Shape, data.ClassNames, device)
+            : null;
+        var initial = startFrom ?? pretrained;
         if (options.Head == FewLabelHead.FineTune)
             return new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeight, initial);
 
@@ -61,7 +61,6 @@ internal static class ClassifierTraining
         ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
         var network = FrozenFeatureHead.Fit(CopyEncoder(initial, spec.AsEncoder()), options.Head, data, extraLabeled, extraWeight,
             options.HeadL2Regularization, seed, device);
-        if (pretrain) initial.Dispose();
         return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
     }
 

@@ -65,11 +65,11 @@ internal sealed class ClassifierTrainingLoop
         averageNetwork.to(_device);
         var average = new ExponentialMovingAverage(network, averageNetwork, _options.EmaDecay);
 
-        using var labeledImages = ToDevice(labeled);
+        using var labeledImages = labeled.ToTensor(_device);
         using var labeledTargets = tensor(labeled.Labels.Select(l => (long)l).ToArray(), device: _device);
         using var labeledWeights = tensor(Enumerable.Range(0, labeled.Count).Select(i => i < realLabeled ? 1f : (float)extraWeight).ToArray(), device: _device);
         bool useUnlabeled = _options.Algorithm != SemiSupervisedAlgorithm.SupervisedOnly;
-        using var unlabeledImages = useUnlabeled ? ToDevice(data) : null;
+        using var unlabeledImages = useUnlabeled ? data.ToTensor(_device) : null;
         var objective = CreateObjective(classes);
         var augmentation = new Augmentation(_options.Augmentation);
         var optimizer = optim.SGD(network.parameters(), _options.LearningRate, _options.Momentum,
@@ -144,9 +144,6 @@ internal sealed class ClassifierTrainingLoop
         SemiSupervisedAlgorithm.FreeMatch => new FreeMatchObjective(classes, _device, _options.FreeMatchMomentum, _options.FairnessWeight),
         _ => throw new ArgumentOutOfRangeException(nameof(_options.Algorithm), $"Unknown algorithm {_options.Algorithm}."),
     };
-
-    private Tensor ToDevice(ImageDataset data) =>
-        tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device);
 
     private static ImageDataset Concatenate(ImageDataset a, ImageDataset b)
     {

@@ -46,7 +46,7 @@ internal sealed class DiffusionTrainingLoop
         var optimizer = optim.AdamW(network.parameters(), _options.LearningRate, weight_decay: _options.WeightDecay);
         var trainingStep = new DiffusionTrainingStep(model, optimizer, average, _options, spec.Classes);
 
-        using var images = (tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device) * 2 - 1);
+        using var images = (data.ToTensor(_device) * 2 - 1);
         using var labels = tensor(data.Labels.Select(l => l < 0 ? (long)spec.Classes : l).ToArray(), device: _device);
         int steps = _options.NumberOfSteps, batch = _options.BatchSize;
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,

@@ -16,8 +16,6 @@ namespace Microsoft.ML.Dpt.Training.FewLabelHeads;
 /// </summary>
 internal static class FrozenFeatureHead
 {
-    private const int BatchSize = 512;
-
     /// <summary>Cosine similarities to the class means are scaled by this before the softmax, so the confidences are not all near 1/K.</summary>
     private const float NearestMeanScale = 20f;
 
@@ -41,15 +39,16 @@ internal static class FrozenFeatureHead
         var realFeatures = Features(classifier, data, device);
         var mean = new float[length];
         for (int i = 0; i < data.Count; i++)
-            for (int j = 0; j < length; j++) mean[j] += realFeatures[i][j] / data.Count;
+            for (int j = 0; j < length; j++) mean[j] += realFeatures[i * length + j] / data.Count;
 
         var rows = new List<(float[] Feature, int Label, float Weight)>();
         for (int i = 0; i < data.Count; i++)
-            if (data.Labels[i] >= 0) rows.Add((Normalize(realFeatures[i], mean), data.Labels[i], 1f));
+            if (data.Labels[i] >= 0) rows.Add((Normalize(realFeatures.AsSpan(i * length, length), mean), data.Labels[i], 1f));
         if (extraLabeled is not null)
         {
             var extraFeatures = Features(classifier, extraLabeled, device);
-            for (int i = 0; i < extraLabeled.Count; i++) rows.Add((Normalize(extraFeatures[i], mean), extraLabeled.Labels[i], (float)extraWeight));
+            for (int i = 0; i < extraLabeled.Count; i++)
+                rows.Add((Normalize(extraFeatures.AsSpan(i * length, length), mean), extraLabeled.Labels[i], (float)extraWeight));
         }
 
         var (weights, biases) = kind switch
@@ -62,27 +61,14 @@ internal static class FrozenFeatureHead
         return classifier;
     }
 
-    /// <summary>Raw pooled features of every image, one array per image.</summary>
-    private static float[][] Features(ImageClassifierNetwork network, ImageDataset data, Device device)
-    {
-        int size = data.Shape.Size;
-        var result = new float[data.Count][];
-        using var _ = no_grad();
-        for (int start = 0; start < data.Count; start += BatchSize)
-        {
-            int n = Math.Min(BatchSize, data.Count - start);
-            using var scope = NewDisposeScope();
-            var batch = tensor(data.Pixels.AsSpan(start * size, n * size).ToArray(), new long[] { n, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(device);
-            var features = network.Features(batch).cpu().data<float>().ToArray();
-            int length = features.Length / n;
-            for (int i = 0; i < n; i++) result[start + i] = features.AsSpan(i * length, length).ToArray();
-        }
-        return result;
-    }
+    /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>
+    private static float[] Features(ImageClassifierNetwork network, ImageDataset data, Device device) =>
+        ImageBatches.Map(data.Pixels, data.Count, data.Shape, device, network.Features);
 
-    private static float[] Normalize(float[] feature, float[] mean)
+    private static float[] Normalize(ReadOnlySpan<float> feature, float[] mean)
     {
-        var centred = feature.Select((v, j) => v - mean[j]).ToArray();
+        var centred = new float[feature.Length];
+        for (int j = 0; j < centred.Length; j++) centred[j] = feature[j] - mean[j];
         float norm = MathF.Max(MathF.Sqrt(centred.Sum(v => v * v)), 1e-12f);
         for (int j = 0; j < centred.Length; j++) centred[j] /= norm;
         return centred;

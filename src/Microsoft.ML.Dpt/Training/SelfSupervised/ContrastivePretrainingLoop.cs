@@ -47,7 +47,7 @@ internal sealed class ContrastivePretrainingLoop
         int firstStep = checkpoint?.Restore(network, null, optimizer, Array.Empty<Tensor>(), _device) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
-        using var images = tensor(data.Pixels, new long[] { data.Count, data.Shape.Channels, data.Shape.Height, data.Shape.Width }).to(_device);
+        using var images = data.ToTensor(_device);
         using var lossSum = zeros(1, device: _device);
         int warmup = Math.Max(1, steps / 20), lastReportStep = firstStep;
         double lastReportSeconds = 0, learningRate = 0;

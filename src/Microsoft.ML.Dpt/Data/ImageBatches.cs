@@ -1,0 +1,34 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Data;
+
+/// <summary>
+/// The one path from host pixels to a per-image network output: images <c>[count, C, H, W]</c> go to the device in
+/// batches (each in its own dispose scope, without gradients) and the outputs come back as one row-major array.
+/// Scoring, feature extraction and the Fréchet distance all read images this way.
+/// </summary>
+internal static class ImageBatches
+{
+    public const int DefaultBatchSize = 512;
+
+    /// <summary>Applies <paramref name="map"/> to every batch; returns <c>[count, outputLength]</c> floats, row-major.</summary>
+    public static float[] Map(ReadOnlySpan<float> pixels, int count, ImageShape shape, Device device, Func<Tensor, Tensor> map, int batchSize = DefaultBatchSize)
+    {
+        int size = shape.Size;
+        if (pixels.Length != (long)count * size)
+            throw new ArgumentException($"{pixels.Length} pixel values do not make {count} images of shape {shape}.", nameof(pixels));
+        float[] result = Array.Empty<float>();
+        using var _ = no_grad();
+        for (int start = 0; start < count; start += batchSize)
+        {
+            int n = Math.Min(batchSize, count - start);
+            using var scope = NewDisposeScope();
+            var batch = tensor(pixels.Slice(start * size, n * size).ToArray(), new long[] { n, shape.Channels, shape.Height, shape.Width }).to(device);
+            var output = map(batch).to(ScalarType.Float32).cpu();
+            int length = (int)(output.numel() / n);
+            if (start == 0) result = new float[(long)count * length];
+            output.data<float>().CopyTo(result.AsSpan(start * length, n * length));
+        }
+        return result;
+    }
+}
