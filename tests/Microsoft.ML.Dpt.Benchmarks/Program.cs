@@ -1,20 +1,21 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
+using System.Runtime.InteropServices;
 using Microsoft.ML.Dpt.Benchmarks;
 using Microsoft.ML.Dpt.Runtime;
-using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
 // Times the training and sampling steps of issue 5 and writes benchmark-results.json and .md.
 // Usage: dotnet run -c Release --project tests/Microsoft.ML.Dpt.Benchmarks -- [--device auto|cpu|cuda] [--small]
-//        [--warmup N] [--repeats N] [--output DIR]
-// --small shrinks the batches (for a CPU); the PyTorch reference (reference.py) is still owed, see docs/performance.md.
+//        [--precision fp32,tf32,bf16] [--warmup N] [--repeats N] [--output DIR] [--reference FILE]
+// --small shrinks the batches (for a CPU). --reference names the JSON that reference.py (the same networks and steps
+// in PyTorch eager) wrote; the table then gets PyTorch's times, the ratios and the model FLOP utilisation.
 var device = DptDevice.Auto;
 bool small = false;
+string[]? precisions = null;
 int warmup = 3, repeats = 11;
 string output = "out/benchmarks";
+string? reference = null;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"Option {args[i]} needs a value.");
@@ -22,9 +23,11 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--device": device = Enum.Parse<DptDevice>(Next(), ignoreCase: true); break;
         case "--small": small = true; break;
+        case "--precision": precisions = Next().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries); break;
         case "--warmup": warmup = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--repeats": repeats = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--output": output = Next(); break;
+        case "--reference": reference = Next(); break;
         default: Console.Error.WriteLine($"error: unknown option '{args[i]}'"); return 1;
     }
 }
@@ -32,14 +35,32 @@ for (int i = 0; i < args.Length; i++)
 var torchDevice = DeviceSelection.Resolve(device, Console.WriteLine);
 bool onCuda = torchDevice.type == DeviceType.CUDA;
 // fp32 with TF32 off, fp32 with TF32 on (CUDA only: the package's training setting), and bf16 weights and activations.
-var settings = new List<(string Name, ScalarType Type, bool Tf32)> { ("fp32", ScalarType.Float32, false) };
-if (onCuda) settings.AddRange(new[] { ("tf32", ScalarType.Float32, true), ("bf16", ScalarType.BFloat16, true) });
+var known = new Dictionary<string, (ScalarType Type, bool Tf32)>
+{
+    ["fp32"] = (ScalarType.Float32, false),
+    ["tf32"] = (ScalarType.Float32, true),
+    ["bf16"] = (ScalarType.BFloat16, true),
+};
+precisions ??= onCuda ? new[] { "fp32", "tf32", "bf16" } : new[] { "fp32" };
+foreach (var p in precisions)
+    if (!known.ContainsKey(p)) { Console.Error.WriteLine($"error: --precision '{p}' is not one of fp32, tf32, bf16"); return 1; }
+ReferenceResults? referenceRows;
+try
+{
+    referenceRows = reference is null ? null : ReferenceResults.Load(reference);
+}
+catch (Exception e) when (e is IOException or InvalidDataException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
 
 var rows = new List<BenchmarkRow>();
 var benchmarks = new Benchmarks(torchDevice, small, warmup, repeats);
 foreach (var benchmark in benchmarks.All())
-foreach (var (name, type, tf32) in settings)
+foreach (var name in precisions)
 {
+    var (type, tf32) = known[name];
     if (onCuda)
     {
         backends.cuda.matmul.allow_tf32 = tf32;
@@ -58,13 +79,8 @@ foreach (var (name, type, tf32) in settings)
     Console.WriteLine($"{row.Name} [{row.Precision}]: {row.MedianMilliseconds:F2} ms median, {row.ImagesPerSecond:F0} images/s, {row.Parameters:N0} parameters{(row.Error is null ? "" : " ERROR " + row.Error)}");
 }
 
-Directory.CreateDirectory(output);
 var machine = $"{(onCuda ? "CUDA GPU" : "CPU")}, {Environment.ProcessorCount} cores, TorchSharp 0.107, batches {(small ? "small (--small)" : "full")}";
-File.WriteAllText(Path.Combine(output, "benchmark-results.json"), JsonSerializer.Serialize(new { machine, warmup, repeats, rows }, new JsonSerializerOptions { WriteIndented = true }));
-var table = new StringBuilder($"Machine: {machine}; median of {repeats} steps after {warmup} warm-up steps.\n\n")
-    .AppendLine("| step | precision | parameters | images/step | median ms | images/s |").AppendLine("|---|---|---|---|---|---|");
-foreach (var r in rows)
-    table.AppendLine($"| {r.Name} | {r.Precision} | {r.Parameters:N0} | {r.ImagesPerStep} | {r.MedianMilliseconds:F2} | {r.ImagesPerSecond:F0} |{(r.Error is null ? "" : " " + r.Error)}");
-File.WriteAllText(Path.Combine(output, "benchmark-results.md"), table.ToString());
-Console.WriteLine(table);
+var report = new BenchmarkReport(machine, warmup, repeats, rows, referenceRows);
+report.Write(output);
+Console.WriteLine(report.Markdown());
 return 0;

@@ -32,35 +32,25 @@ public sealed class Augmentation
     public AugmentationPolicy Policy { get; }
 
     /// <summary>Weak view: flip and translate.</summary>
-    public Tensor Weak(Tensor images)
-    {
-        using var scope = NewDisposeScope();
-        var theta = BaseAffine(images.shape[0], images.device);
-        return Resample(images, theta).MoveToOuterDisposeScope();
-    }
+    public Tensor Weak(Tensor images) => InFloat32(images, x => Resample(x, BaseAffine(x.shape[0], x.device)));
 
     /// <summary>Strong view: weak, plus RandAugment-style operations and Cutout.</summary>
-    public Tensor Strong(Tensor images)
+    public Tensor Strong(Tensor images) => InFloat32(images, x =>
     {
-        using var scope = NewDisposeScope();
-        long n = images.shape[0];
-        var device = images.device;
-        var theta = BaseAffine(n, device);
-        theta = theta.matmul(GeometricOperations(n, device));
-        var x = Resample(images, theta);
-        x = PixelOperations(x);
-        x = Cutout(x);
-        return x.MoveToOuterDisposeScope();
-    }
+        long n = x.shape[0];
+        var theta = BaseAffine(n, x.device).matmul(GeometricOperations(n, x.device));
+        return Cutout(PixelOperations(Resample(x, theta)));
+    });
 
     /// <summary>
     /// Contrastive (SimCLR) view: a random resized crop keeping [<paramref name="minCropScale"/>, 1] of the area at an
     /// aspect ratio in [3/4, 4/3], resampled to full size, a flip where the policy allows it, then with probability
     /// 0.8 brightness and contrast jitter (factors in [0.6, 1.4]), SimCLR's colour jitter for grayscale images.
     /// </summary>
-    public Tensor Contrastive(Tensor images, double minCropScale)
+    public Tensor Contrastive(Tensor images, double minCropScale) => InFloat32(images, x => ContrastiveView(x, minCropScale));
+
+    private Tensor ContrastiveView(Tensor images, double minCropScale)
     {
-        using var scope = NewDisposeScope();
         long n = images.shape[0];
         var device = images.device;
         var area = minCropScale + rand(n, device: device) * (1 - minCropScale);
@@ -80,8 +70,18 @@ public sealed class Augmentation
         Tensor Factor() => 1 + jitter * (rand(n, 1, 1, 1, device: device) * 0.8 - 0.4);
         x = (x * Factor()).clamp(0, 1);
         var mean = x.mean(new long[] { 1, 2, 3 }, keepdim: true);
-        x = (mean + (x - mean) * Factor()).clamp(0, 1);
-        return x.MoveToOuterDisposeScope();
+        return (mean + (x - mean) * Factor()).clamp(0, 1);
+    }
+
+    /// <summary>
+    /// Runs a view in fp32 and returns it in the images' precision: the random factors and sampling grids are fp32,
+    /// and a bf16 network must get bf16 inputs.
+    /// </summary>
+    private static Tensor InFloat32(Tensor images, Func<Tensor, Tensor> view)
+    {
+        using var scope = NewDisposeScope();
+        var input = images.dtype == ScalarType.Float32 ? images : images.to(ScalarType.Float32);
+        return view(input).to(images.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per-image 2x3 affine matrices (in the [-1, 1] coordinates of affine_grid) for flip and translation.</summary>

@@ -44,7 +44,7 @@ public sealed class DiffusionModel : IConditionalDenoiser
     /// </summary>
     public Tensor Loss(Tensor x0, Tensor labels, Tensor timesteps, Tensor noise)
     {
-        var (signal, noiseScale) = Scales(timesteps, x0.device);
+        var (signal, noiseScale) = Scales(timesteps, x0.device, x0.dtype);
         var noisy = signal * x0 + noiseScale * noise;
         var output = Network.forward(noisy, timesteps.to(ScalarType.Float32), labels);
         var target = Prediction == PredictionType.Epsilon ? noise : signal * noise - noiseScale * x0;
@@ -53,12 +53,13 @@ public sealed class DiffusionModel : IConditionalDenoiser
 
     private Tensor? _alphaBar;
 
-    private (Tensor Signal, Tensor Noise) Scales(Tensor timesteps, Device device)
+    private (Tensor Signal, Tensor Noise) Scales(Tensor timesteps, Device device, ScalarType dtype)
     {
         // ᾱ as a device tensor, made once, so a training step copies nothing from the host.
         if (_alphaBar is null || _alphaBar.device != device)
             _alphaBar = tensor(Enumerable.Range(0, Schedule.Steps).Select(t => (float)Schedule.AlphaBar(t)).ToArray(), device: device).DetachFromDisposeScope();
+        // Computed in fp32, then cast to the images' precision, so that a bf16 network gets bf16 inputs.
         var selected = _alphaBar.index_select(0, timesteps).view(-1, 1, 1, 1);
-        return (selected.sqrt(), (1 - selected).sqrt());
+        return (selected.sqrt().to(dtype), (1 - selected).sqrt().to(dtype));
     }
 }

@@ -97,7 +97,7 @@ public sealed class UNet : DenoiserNetwork
     public override Tensor forward(Tensor x, Tensor timesteps, Tensor labels)
     {
         using var scope = NewDisposeScope();
-        var embedding = timeMlp.forward(TimestepEmbedding(timesteps, _timeFeatures)) + classEmbedding.forward(labels);
+        var embedding = timeMlp.forward(TimestepEmbedding(timesteps, _timeFeatures).to(x.dtype)) + classEmbedding.forward(labels);
         var h = stem.forward(x);
         var skips = new Stack<Tensor>();
         skips.Push(h);

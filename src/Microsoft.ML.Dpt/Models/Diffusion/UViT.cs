@@ -76,7 +76,7 @@ public sealed class UViT : DenoiserNetwork
         using var scope = NewDisposeScope();
         long n = x.shape[0];
         var patches = patchEmbedding.forward(x).flatten(2).transpose(1, 2);                  // [N, L, D]
-        var time = timeMlp.forward(TimestepEmbedding(timesteps, _dim)).unsqueeze(1);           // [N, 1, D]
+        var time = timeMlp.forward(TimestepEmbedding(timesteps, _dim).to(x.dtype)).unsqueeze(1); // [N, 1, D]
         var label = classEmbedding.forward(labels).unsqueeze(1);                               // [N, 1, D]
         var h = cat(new[] { time, label, patches }, 1) + positions;
         var skips = new Stack<Tensor>();
