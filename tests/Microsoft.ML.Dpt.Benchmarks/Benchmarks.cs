@@ -4,6 +4,7 @@ using Microsoft.ML.Dpt.Diffusion.Samplers;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Training;
+using Microsoft.ML.Dpt.Training.Optimization;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -59,13 +60,51 @@ internal sealed class Benchmarks
         var options = new DiffusionTrainerOptions();
         var average = new ExponentialMovingAverage(network, averageNetwork, options.EmaDecay);
         var model = new DiffusionModel(network, NoiseSchedule.Create(options.Schedule, options.ScheduleSteps), options.Prediction);
-        using var optimizer = optim.AdamW(network.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        var optimizer = new FlatAdamW(network, options.LearningRate, options.WeightDecay);
         var step = new DiffusionTrainingStep(model, optimizer, average, options, spec.Classes);
         using var images = (rand(batch, channels, side, side, device: _device) * 2 - 1).to(precision);
         using var labels = randint(10, new long[] { batch }, device: _device);
         network.train();
         double ms = StepTimer.MedianMilliseconds(_device, _warmup, _repeats, () => step.Run(images, labels, options.LearningRate));
         return new BenchmarkRow(name, Name(precision), Count(network), batch, ms);
+    }
+
+    /// <summary>
+    /// The diffusion step of U-Net Small taken apart: forward and loss, then backward, clipping, AdamW and EMA added
+    /// one at a time, each timed as a whole and as host time (until the call returns, before synchronising). Where
+    /// the host time is close to the whole, the host issuing kernels is the bottleneck.
+    /// </summary>
+    public IEnumerable<(string Phase, double Milliseconds, double HostMilliseconds)> DiffusionPhases(ScalarType precision)
+    {
+        random.manual_seed(1);
+        int batch = Size(256, 32);
+        var spec = new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Small, 1, 28, 28, 10);
+        using var network = DenoiserNetwork.Create(spec);
+        using var averageNetwork = DenoiserNetwork.Create(spec);
+        network.to(_device, precision);
+        averageNetwork.to(_device, precision);
+        var options = new DiffusionTrainerOptions();
+        var average = new ExponentialMovingAverage(network, averageNetwork, options.EmaDecay);
+        var model = new DiffusionModel(network, NoiseSchedule.Create(options.Schedule, options.ScheduleSteps), options.Prediction);
+        var optimizer = new FlatAdamW(network, options.LearningRate, options.WeightDecay);
+        using var images = (rand(batch, 1, 28, 28, device: _device) * 2 - 1).to(precision);
+        using var labels = randint(10, new long[] { batch }, device: _device);
+        using var timesteps = randint(1000, new long[] { batch }, device: _device);
+        using var noise = randn_like(images);
+        network.train();
+        var phases = new (string Name, Action Step)[]
+        {
+            ("forward and loss", () => model.Loss(images, labels, timesteps, noise)),
+            ("+ backward", () => { optimizer.ZeroGrad(); model.Loss(images, labels, timesteps, noise).backward(); }),
+            ("+ clipping", () => { optimizer.ZeroGrad(); model.Loss(images, labels, timesteps, noise).backward(); optimizer.ClipGradientNorm(1.0); }),
+            ("+ AdamW", () => { optimizer.ZeroGrad(); model.Loss(images, labels, timesteps, noise).backward(); optimizer.ClipGradientNorm(1.0); optimizer.Step(); }),
+            ("+ EMA", () => { optimizer.ZeroGrad(); model.Loss(images, labels, timesteps, noise).backward(); optimizer.ClipGradientNorm(1.0); optimizer.Step(); average.Update(); }),
+        };
+        foreach (var (name, step) in phases)
+        {
+            var (ms, host) = StepTimer.Measure(_device, _warmup, _repeats, step);
+            yield return (name, ms, host);
+        }
     }
 
     private BenchmarkRow ClassifierStep(string name, ClassifierNetwork kind, int width, int channels, int side, int labeledBatch, int unlabeledBatch, ScalarType precision)
@@ -78,7 +117,7 @@ internal sealed class Benchmarks
         averageNetwork.to(_device, precision);
         var options = new SemiSupervisedTrainerOptions();
         var average = new ExponentialMovingAverage(network, averageNetwork, options.EmaDecay);
-        using var optimizer = optim.SGD(network.parameters(), options.LearningRate, options.Momentum, weight_decay: options.WeightDecay, nesterov: true);
+        var optimizer = new FlatSgd(network, options.LearningRate, options.Momentum, options.WeightDecay, nesterov: true);
         var step = new ClassifierTrainingStep(network, average, optimizer, new Augmentation(options.Augmentation),
             new FreeMatchObjective(10, _device, options.FreeMatchMomentum, options.FairnessWeight), options.UnlabeledLossWeight);
         using var labeled = rand(labeledBatch, channels, side, side, device: _device).to(precision);

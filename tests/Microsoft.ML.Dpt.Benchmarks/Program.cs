@@ -7,15 +7,17 @@ using static TorchSharp.torch;
 
 // Times the training and sampling steps of issue 5 and writes benchmark-results.json and .md.
 // Usage: dotnet run -c Release --project tests/Microsoft.ML.Dpt.Benchmarks -- [--device auto|cpu|cuda] [--small]
-//        [--precision fp32,tf32,bf16] [--warmup N] [--repeats N] [--output DIR] [--reference FILE]
+//        [--precision fp32,tf32,bf16] [--warmup N] [--repeats N] [--output DIR] [--reference FILE] [--breakdown]
 // --small shrinks the batches (for a CPU). --reference names the JSON that reference.py (the same networks and steps
 // in PyTorch eager) wrote; the table then gets PyTorch's times, the ratios and the model FLOP utilisation.
+// --breakdown prints where the time of a U-Net diffusion step goes instead (phase by phase, device and host time).
 var device = DptDevice.Auto;
 bool small = false;
 string[]? precisions = null;
 int warmup = 3, repeats = 11;
 string output = "out/benchmarks";
 string? reference = null;
+bool breakdown = false;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"Option {args[i]} needs a value.");
@@ -28,6 +30,7 @@ for (int i = 0; i < args.Length; i++)
         case "--repeats": repeats = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--output": output = Next(); break;
         case "--reference": reference = Next(); break;
+        case "--breakdown": breakdown = true; break;
         default: Console.Error.WriteLine($"error: unknown option '{args[i]}'"); return 1;
     }
 }
@@ -55,8 +58,21 @@ catch (Exception e) when (e is IOException or InvalidDataException)
     return 1;
 }
 
-var rows = new List<BenchmarkRow>();
 var benchmarks = new Benchmarks(torchDevice, small, warmup, repeats);
+if (breakdown)
+{
+    // Where the time of a diffusion step goes (see docs/performance.md); no results file.
+    foreach (var name in precisions)
+    {
+        var (type, tf32) = known[name];
+        if (onCuda) { backends.cuda.matmul.allow_tf32 = tf32; backends.cudnn.allow_tf32 = tf32; }
+        foreach (var (phase, ms, host) in benchmarks.DiffusionPhases(type))
+            Console.WriteLine($"phases U-Net Small [{name}] {phase}: {ms:F2} ms, host {host:F2} ms");
+    }
+    return 0;
+}
+
+var rows = new List<BenchmarkRow>();
 foreach (var benchmark in benchmarks.All())
 foreach (var name in precisions)
 {

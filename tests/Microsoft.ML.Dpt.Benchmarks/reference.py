@@ -11,7 +11,7 @@ print one table with the ratio TorchSharp / PyTorch per row, and the model FLOP 
 bf16 matmul rate measured here.
 
 Usage: python3 reference.py [--device cuda|cpu] [--small] [--precision fp32,tf32,bf16] [--warmup N] [--repeats N]
-                            [--output DIR]
+                            [--output DIR] [--breakdown]
 """
 import argparse
 import json
@@ -519,16 +519,57 @@ def synchronize(device):
 
 
 def median_ms(device, warmup, repeats, step):
+    return measure(device, warmup, repeats, step)[0]
+
+
+def measure(device, warmup, repeats, step):
+    """Median step time and median host time (until the step returned, before synchronising)."""
     for _ in range(warmup):
         step()
-    times = []
+    times, host_times = [], []
     for _ in range(repeats):
         synchronize(device)
         start = time.perf_counter()
         step()
+        host_times.append((time.perf_counter() - start) * 1000)
         synchronize(device)
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(host_times)
+
+
+def diffusion_phases(name, dtype, device, small, warmup, repeats):
+    """Benchmarks.DiffusionPhases: the U-Net Small step built up phase by phase."""
+    torch.manual_seed(1)
+    batch = 32 if small else 256
+    network, average_network = unet("Small", 1, 28).to(device, dtype), unet("Small", 1, 28).to(device, dtype)
+    step = DiffusionStep(network, ExponentialMovingAverage(network, average_network), device)
+    images = (torch.rand(batch, 1, 28, 28, device=device) * 2 - 1).to(dtype)
+    labels = torch.randint(10, (batch,), device=device)
+    t = torch.randint(1000, (batch,), device=device)
+    noise = torch.randn_like(images)
+    network.train()
+
+    def loss():
+        selected = step.alpha_bar.index_select(0, t).view(-1, 1, 1, 1)
+        noisy = selected.sqrt().to(dtype) * images + (1 - selected).sqrt().to(dtype) * noise
+        return F.mse_loss(network(noisy, t.float(), labels), noise)
+
+    def phase(n):
+        def run():
+            if n == 0:
+                return loss()
+            step.optimizer.zero_grad()
+            loss().backward()
+            if n >= 2:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            if n >= 3:
+                step.optimizer.step()
+            if n >= 4:
+                step.average.update()
+        return run
+    for n, label in enumerate(["forward and loss", "+ backward", "+ clipping", "+ AdamW", "+ EMA"]):
+        ms, host = measure(device, warmup, repeats, phase(n))
+        print(f"phases U-Net Small [{name}] {label}: {ms:.2f} ms, host {host:.2f} ms", flush=True)
 
 
 def count_flops(step):
@@ -602,6 +643,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--output", default="out/benchmarks")
+    parser.add_argument("--breakdown", action="store_true", help="print where the time of a U-Net diffusion step goes")
     args = parser.parse_args()
     device = torch.device(args.device)
     on_cuda = device.type == "cuda"
@@ -618,6 +660,14 @@ def main():
         ("DPM-Solver++ 25 steps + guidance, U-Net Small, 1x28x28", sampling_row, (size(1000, 100),)),
     ]
     settings = {"fp32": (torch.float32, False), "tf32": (torch.float32, True), "bf16": (torch.bfloat16, True)}
+    if args.breakdown:
+        for precision in precisions:
+            dtype, tf32 = settings[precision]
+            if on_cuda:
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                torch.backends.cudnn.allow_tf32 = tf32
+            diffusion_phases(precision, dtype, device, args.small, args.warmup, args.repeats)
+        return
     results = []
     for name, measure, extra in rows:
         for precision in precisions:

@@ -1,3 +1,4 @@
+using Microsoft.ML.Dpt.Training.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,11 +10,14 @@ namespace Microsoft.ML.Dpt.Models;
 /// </summary>
 /// <remarks>
 /// The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so that a short run's average is not
-/// dominated by the random initial weights (at decay 0.999, 100 plain updates leave 90% of them).
+/// dominated by the random initial weights (at decay 0.999, 100 plain updates leave 90% of them). Both models'
+/// parameters are laid out in one flat buffer each, so an update is two kernels however many tensors the model
+/// has; move both models to their device and precision before creating the average.
 /// </remarks>
 public sealed class ExponentialMovingAverage
 {
-    private readonly (Tensor Source, Tensor Average)[] _parameters;
+    private readonly Tensor _source;
+    private readonly Tensor _average;
     private readonly (Tensor Source, Tensor Average)[] _buffers;
 
     /// <summary>Starts the average at <paramref name="model"/>'s current weights, held in <paramref name="average"/>.</summary>
@@ -22,10 +26,14 @@ public sealed class ExponentialMovingAverage
         if (decay is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(decay), $"EMA decay must be in [0, 1); got {decay}.");
         Decay = decay;
         Average = average;
-        _parameters = model.parameters().Zip(average.parameters(), (s, a) => ((Tensor)s, (Tensor)a)).ToArray();
+        _source = FlatParameters.Of(model).Values;
+        _average = FlatParameters.Of(average).Values;
+        if (!_source.shape.SequenceEqual(_average.shape) || _source.dtype != _average.dtype)
+            throw new ArgumentException($"The average must have the model's architecture and precision; it has {_average.numel()} {_average.dtype} parameters against {_source.numel()} {_source.dtype}.", nameof(average));
         _buffers = model.buffers().Zip(average.buffers()).ToArray();
         using var _ = no_grad();
-        foreach (var (source, avg) in _parameters.Concat(_buffers)) avg.copy_(source);
+        _average.copy_(_source);
+        foreach (var (source, avg) in _buffers) avg.copy_(source);
         foreach (var p in average.parameters()) p.requires_grad = false;
         average.eval();
     }
@@ -45,7 +53,7 @@ public sealed class ExponentialMovingAverage
         using var _ = no_grad();
         double decay = Math.Min(Decay, (1.0 + Updates) / (10.0 + Updates));
         Updates++;
-        foreach (var (source, avg) in _parameters) avg.mul_(decay).add_(source, alpha: 1 - decay);
+        _average.mul_(decay).add_(_source, alpha: 1 - decay);
         foreach (var (source, avg) in _buffers) avg.copy_(source);
     }
 }

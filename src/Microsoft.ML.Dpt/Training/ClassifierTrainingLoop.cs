@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Training.Checkpoints;
+using Microsoft.ML.Dpt.Training.Optimization;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -72,8 +73,7 @@ internal sealed class ClassifierTrainingLoop
         using var unlabeledImages = useUnlabeled ? data.ToTensor(_device) : null;
         var objective = CreateObjective(classes);
         var augmentation = new Augmentation(_options.Augmentation);
-        var optimizer = optim.SGD(network.parameters(), _options.LearningRate, _options.Momentum,
-            weight_decay: _options.WeightDecay, nesterov: _options.Momentum > 0);
+        var optimizer = new FlatSgd(network, _options.LearningRate, _options.Momentum, _options.WeightDecay, nesterov: _options.Momentum > 0);
 
         var trainingStep = new ClassifierTrainingStep(network, average, optimizer, augmentation, objective, _options.UnlabeledLossWeight);
         int steps = _options.NumberOfSteps, batch = _options.BatchSize, unlabeledBatch = batch * _options.UnlabeledRatio;
@@ -81,7 +81,7 @@ internal sealed class ClassifierTrainingLoop
             new TrainingFingerprint(_stage, _options, seed).Add("data", data).Add("extraLabeled", extraLabeled)
                 .Add("extraWeight", extraWeight.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Add("initialWeights", initialWeights?.Network));
         var algorithmState = objective?.State ?? Array.Empty<Tensor>();
-        int firstStep = checkpoint?.Restore(network, average, optimizer, algorithmState, _device) ?? 0;
+        int firstStep = checkpoint?.Restore(network, average, optimizer, algorithmState) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
         long imagesPerStep = batch + (useUnlabeled ? 2L * unlabeledBatch : 0);

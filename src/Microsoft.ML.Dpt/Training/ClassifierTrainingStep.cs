@@ -1,7 +1,7 @@
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
-using TorchSharp.Modules;
+using Microsoft.ML.Dpt.Training.Optimization;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Dpt.Training;
@@ -16,12 +16,12 @@ internal sealed class ClassifierTrainingStep
 {
     private readonly ImageClassifierNetwork _network;
     private readonly ExponentialMovingAverage _average;
-    private readonly OptimizerHelper _optimizer;
+    private readonly FlatSgd _optimizer;
     private readonly Augmentation _augmentation;
     private readonly IUnlabeledObjective? _objective;
     private readonly double _unlabeledLossWeight;
 
-    public ClassifierTrainingStep(ImageClassifierNetwork network, ExponentialMovingAverage average, OptimizerHelper optimizer,
+    public ClassifierTrainingStep(ImageClassifierNetwork network, ExponentialMovingAverage average, FlatSgd optimizer,
         Augmentation augmentation, IUnlabeledObjective? objective, double unlabeledLossWeight)
     {
         _network = network;
@@ -40,7 +40,7 @@ internal sealed class ClassifierTrainingStep
     /// <param name="learningRate">This step's learning rate.</param>
     public Tensor Run(Tensor labeledImages, Tensor targets, Tensor weights, Tensor? unlabeledImages, double learningRate)
     {
-        foreach (var group in _optimizer.ParamGroups) group.LearningRate = learningRate;
+        _optimizer.LearningRate = learningRate;
         var labeledView = _augmentation.Weak(labeledImages);
         Tensor WeightedCrossEntropy(Tensor logits) =>
             (nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None) * weights).sum() / weights.sum().clamp_min(1e-12);
@@ -61,9 +61,9 @@ internal sealed class ClassifierTrainingStep
             loss = supervised + _unlabeledLossWeight * unsupervised;
             maskRate = _objective.LastMaskRate!;
         }
-        _optimizer.zero_grad();
+        _optimizer.ZeroGrad();
         loss.backward();
-        _optimizer.step();
+        _optimizer.Step();
         _average.Update();
         using (no_grad())
             return stack(new[] { loss.detach().reshape(1), supervised.detach().reshape(1), maskRate.reshape(1) }).flatten();

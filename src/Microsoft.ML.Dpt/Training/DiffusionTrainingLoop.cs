@@ -4,6 +4,7 @@ using Microsoft.ML.Dpt.Diffusion;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Training.Checkpoints;
+using Microsoft.ML.Dpt.Training.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -43,7 +44,7 @@ internal sealed class DiffusionTrainingLoop
         averageNetwork.to(_device);
         var average = new ExponentialMovingAverage(network, averageNetwork, _options.EmaDecay);
         var model = new DiffusionModel(network, schedule, _options.Prediction);
-        var optimizer = optim.AdamW(network.parameters(), _options.LearningRate, weight_decay: _options.WeightDecay);
+        var optimizer = new FlatAdamW(network, _options.LearningRate, _options.WeightDecay);
         var trainingStep = new DiffusionTrainingStep(model, optimizer, average, _options, spec.Classes);
 
         using var images = (data.ToTensor(_device) * 2 - 1);
@@ -51,7 +52,7 @@ internal sealed class DiffusionTrainingLoop
         int steps = _options.NumberOfSteps, batch = _options.BatchSize;
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,
             new TrainingFingerprint(Stage, _options, seed).Add("data", data).Add("denoiser", spec.ToString()));
-        int firstStep = checkpoint?.Restore(network, average, optimizer, Array.Empty<Tensor>(), _device) ?? 0;
+        int firstStep = checkpoint?.Restore(network, average, optimizer, Array.Empty<Tensor>()) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
         using var lossSum = zeros(1, device: _device);

@@ -1,6 +1,6 @@
 using Microsoft.ML.Dpt.Diffusion;
 using Microsoft.ML.Dpt.Models;
-using TorchSharp.Modules;
+using Microsoft.ML.Dpt.Training.Optimization;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Dpt.Training;
@@ -8,22 +8,20 @@ namespace Microsoft.ML.Dpt.Training;
 /// <summary>
 /// One optimiser step of the conditional diffusion model: optional flip, labels dropped to the null class with
 /// probability <c>ConditionDropout</c>, a uniformly drawn timestep per image, the ε/v loss, AdamW with global-norm
-/// clipping on the device, EMA. The body of <see cref="DiffusionTrainingLoop"/>, kept apart so that the benchmark
+/// clipping on the device (both over the flat parameter buffer: a few kernels, not a few per tensor), EMA. The body of <see cref="DiffusionTrainingLoop"/>, kept apart so that the benchmark
 /// times exactly what training runs. The caller owns the dispose scope.
 /// </summary>
 internal sealed class DiffusionTrainingStep
 {
     private readonly DiffusionModel _model;
-    private readonly Parameter[] _parameters;
-    private readonly OptimizerHelper _optimizer;
+    private readonly FlatAdamW _optimizer;
     private readonly ExponentialMovingAverage _average;
     private readonly DiffusionTrainerOptions _options;
     private readonly int _nullClass;
 
-    public DiffusionTrainingStep(DiffusionModel model, OptimizerHelper optimizer, ExponentialMovingAverage average, DiffusionTrainerOptions options, int classes)
+    public DiffusionTrainingStep(DiffusionModel model, FlatAdamW optimizer, ExponentialMovingAverage average, DiffusionTrainerOptions options, int classes)
     {
         _model = model;
-        _parameters = model.Network.parameters().ToArray();
         _optimizer = optimizer;
         _average = average;
         _options = options;
@@ -33,7 +31,7 @@ internal sealed class DiffusionTrainingStep
     /// <summary>Runs the step on clean images <c>x0</c> in [-1, 1] and their labels; returns the loss (a device scalar).</summary>
     public Tensor Run(Tensor x0, Tensor labels, double learningRate)
     {
-        foreach (var group in _optimizer.ParamGroups) group.LearningRate = learningRate;
+        _optimizer.LearningRate = learningRate;
         long batch = x0.shape[0];
         var device = x0.device;
         if (_options.HorizontalFlip)
@@ -41,10 +39,10 @@ internal sealed class DiffusionTrainingStep
         var y = where(rand(batch, device: device) < _options.ConditionDropout, full_like(labels, _nullClass), labels);
         var t = randint(_model.Schedule.Steps, new long[] { batch }, device: device);
         var loss = _model.Loss(x0, y, t, randn_like(x0));
-        _optimizer.zero_grad();
+        _optimizer.ZeroGrad();
         loss.backward();
-        GradientClipping.ClipGlobalNorm(_parameters, _options.GradientClipNorm);
-        _optimizer.step();
+        _optimizer.ClipGradientNorm(_options.GradientClipNorm);
+        _optimizer.Step();
         _average.Update();
         return loss.detach();
     }

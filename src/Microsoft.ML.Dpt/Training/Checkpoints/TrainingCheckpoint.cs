@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Persistence;
-using TorchSharp.Modules;
+using Microsoft.ML.Dpt.Training.Optimization;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Dpt.Training.Checkpoints;
@@ -21,7 +21,7 @@ namespace Microsoft.ML.Dpt.Training.Checkpoints;
 internal sealed class TrainingCheckpoint
 {
     private const string Kind = "TrainingCheckpoint";
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;   // 2: the flat optimisers' state
 
     private TrainingCheckpoint(string path, int interval, string fingerprint)
     {
@@ -57,7 +57,7 @@ internal sealed class TrainingCheckpoint
     public bool IsDue(int stepsDone, int totalSteps) => stepsDone % Interval == 0 || stepsDone == totalSteps;
 
     /// <summary>Writes the state after <paramref name="stepsDone"/> steps (a host sync, once per interval).</summary>
-    public void Save(int stepsDone, nn.Module network, ExponentialMovingAverage? average, OptimizerHelper optimizer, IReadOnlyList<Tensor> algorithmState)
+    public void Save(int stepsDone, nn.Module network, ExponentialMovingAverage? average, FlatOptimizer optimizer, IReadOnlyList<Tensor> algorithmState)
     {
         var manifest = new JsonObject
         {
@@ -73,7 +73,7 @@ internal sealed class TrainingCheckpoint
             ["optimizer.bin"] = s =>
             {
                 using var writer = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
-                optimizer.save_state_dict(writer);
+                optimizer.SaveState(writer);
             },
         };
         if (average is not null) entries["average.bin"] = s => average.Average.save(s);
@@ -84,7 +84,7 @@ internal sealed class TrainingCheckpoint
     /// Loads the saved state into the given objects and returns the steps it had done; 0 when there is no file.
     /// A file of another run (other fingerprint) is an error rather than being overwritten silently.
     /// </summary>
-    public int Restore(nn.Module network, ExponentialMovingAverage? average, OptimizerHelper optimizer, IReadOnlyList<Tensor> algorithmState, Device device)
+    public int Restore(nn.Module network, ExponentialMovingAverage? average, FlatOptimizer optimizer, IReadOnlyList<Tensor> algorithmState)
     {
         if (!File.Exists(Path)) return 0;
         using var file = ModelFile.Open(Path, Kind, FormatVersion);
@@ -95,8 +95,7 @@ internal sealed class TrainingCheckpoint
         if (average is not null) file.LoadWeights(average.Average, "average.bin", "network of this run");
         using (var stream = file.ReadEntry("optimizer.bin"))
         using (var reader = new BinaryReader(stream))
-            optimizer.load_state_dict(reader);
-        optimizer.to(device);
+            optimizer.LoadState(reader);
         var saved = file.Get<double[][]>("algorithmState");
         if (saved.Length != algorithmState.Count || saved.Zip(algorithmState).Any(p => p.First.Length != p.Second.numel()))
             throw file.Damaged("its algorithm state does not fit this run");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Training.Checkpoints;
+using Microsoft.ML.Dpt.Training.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -36,7 +37,7 @@ internal sealed class ContrastivePretrainingLoop
         random.manual_seed(seed);
         var network = new ContrastiveNetwork(ImageClassifierNetwork.Create(spec), pretraining.ProjectionLength);
         network.to(_device);
-        var optimizer = optim.AdamW(network.parameters(), pretraining.LearningRate, weight_decay: pretraining.WeightDecay);
+        var optimizer = new FlatAdamW(network, pretraining.LearningRate, pretraining.WeightDecay);
         var augmentation = new Augmentation(_options.Augmentation);
 
         int steps = pretraining.NumberOfSteps, batch = Math.Min(pretraining.BatchSize, data.Count);
@@ -44,7 +45,7 @@ internal sealed class ContrastivePretrainingLoop
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,
             new TrainingFingerprint(Stage, pretraining, seed).AddImages("images", data).Add("network", spec.ToString())
                 .Add("augmentation", _options.Augmentation.ToString()));
-        int firstStep = checkpoint?.Restore(network, null, optimizer, Array.Empty<Tensor>(), _device) ?? 0;
+        int firstStep = checkpoint?.Restore(network, null, optimizer, Array.Empty<Tensor>()) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
         using var images = data.ToTensor(_device);
@@ -61,14 +62,14 @@ internal sealed class ContrastivePretrainingLoop
             {
                 learningRate = pretraining.LearningRate * (step < warmup ? (step + 1.0) / warmup
                     : 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, steps - warmup))));
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+                optimizer.LearningRate = learningRate;
 
                 var x = images.index_select(0, randint(data.Count, new long[] { batch }, device: _device));
                 var views = cat(new[] { augmentation.Contrastive(x, pretraining.MinCropScale), augmentation.Contrastive(x, pretraining.MinCropScale) });
                 var loss = NtXentLoss.Compute(network.forward(views), pretraining.Temperature);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 using (no_grad()) lossSum.add_(loss.detach().reshape(1));
             }
 
