@@ -15,7 +15,7 @@ internal sealed record Budget(
     {
         var preset = args.Preset == Preset.Quick
             ? new Budget(6000, 1500, 32, 3, 16, DenoiserSize.Tiny, 1500, 64, 1e-3, 1500, 1000, 2000, 100, 300, 256)
-            : new Budget(availableTrainImages, 8000, 64, 7, 32, DenoiserSize.Small, 10_000, 128, 2e-4, 4000, 3000, 2000, 1000, 5000, 512);
+            : new Budget(availableTrainImages, 5000, 64, 7, 32, DenoiserSize.Small, 4000, 256, 2e-4, 4000, 3000, 2000, 1000, 5000, 512);
         return preset with
         {
             TrainImages = Math.Min(args.TrainImages ?? preset.TrainImages, availableTrainImages),
