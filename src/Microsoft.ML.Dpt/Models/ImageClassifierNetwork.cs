@@ -10,6 +10,8 @@ public enum ClassifierNetwork
     SmallCnn,
     /// <summary>WRN-28-2 (1.5M parameters), the standard semi-supervised backbone for 32x32 colour images.</summary>
     WideResNet28x2,
+    /// <summary>A pretrained ONNX image encoder (<c>Encoder</c> option), kept frozen: only a head is fitted on its features.</summary>
+    OnnxEncoder,
 }
 
 /// <summary>
@@ -47,6 +49,7 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
         {
             ClassifierNetwork.SmallCnn => new SmallCnn(spec.Channels, spec.Classes, spec.Width),
             ClassifierNetwork.WideResNet28x2 => new WideResNet(spec.Channels, spec.Classes, depth: 28, widen: spec.Width),
+            ClassifierNetwork.OnnxEncoder => throw new ArgumentException("An ONNX encoder is built from its OnnxImageEncoder, not from a network description.", nameof(spec)),
             _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
         };
         return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes) : network;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models.Encoders;
 using Microsoft.ML.Dpt.Persistence;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,8 +40,9 @@ public sealed class TrainedClassifier : IDisposable
     public float[] PredictProbabilities(ReadOnlySpan<float> pixels, int count) =>
         ImageBatches.Map(pixels, count, Shape, Device, images => Network.forward(images).softmax(-1), ScoringBatchSize);
 
-    /// <summary>Writes the network description to a manifest and the weights to a stream.</summary>
-    internal void WriteTo(JsonObject manifest, out Action<Stream> writeWeights)
+    /// <summary>Writes the network description to a manifest; returns the file entries: the weights under
+    /// <paramref name="weightsEntry"/> and, for an ONNX encoder, its models.</summary>
+    internal Dictionary<string, Action<Stream>> WriteTo(JsonObject manifest, string weightsEntry)
     {
         manifest["network"] = new JsonObject
         {
@@ -49,7 +51,48 @@ public sealed class TrainedClassifier : IDisposable
         };
         manifest["imageShape"] = new JsonArray(Shape.Channels, Shape.Height, Shape.Width);
         manifest["classNames"] = new JsonArray(ClassNames.Select(n => (JsonNode)n!).ToArray());
-        writeWeights = stream => Network.save(stream);
+        var entries = new Dictionary<string, Action<Stream>> { [weightsEntry] = stream => Network.save(stream) };
+        if (Network is NormalizedFeatureClassifier { Encoder: OnnxEncoderNetwork onnx })
+        {
+            var encoder = onnx.Encoder;
+            manifest["onnxEncoder"] = new JsonObject
+            {
+                ["name"] = encoder.Name, ["inputSide"] = encoder.InputSide, ["pixelScale"] = encoder.PixelScale,
+                ["mean"] = new JsonArray(encoder.Mean.Select(v => (JsonNode)v).ToArray()),
+                ["std"] = new JsonArray(encoder.Std.Select(v => (JsonNode)v).ToArray()),
+                ["models"] = encoder.Models.Count,
+            };
+            for (int i = 0; i < encoder.Models.Count; i++)
+            {
+                var model = encoder.Models[i];
+                entries[OnnxModelEntry(i)] = stream => stream.Write(model);
+            }
+        }
+        return entries;
+    }
+
+    private static string OnnxModelEntry(int index) => $"encoder-{index}.onnx";
+
+    /// <summary>The ONNX encoder a file describes, with its models read from the file's entries.</summary>
+    private static OnnxImageEncoder ReadOnnxEncoder(ModelFile.Reader file)
+    {
+        var description = file.Manifest["onnxEncoder"] as JsonObject ?? throw file.Damaged("manifest value 'onnxEncoder' is missing");
+        try
+        {
+            int count = (int?)description["models"] ?? 0;
+            var models = Enumerable.Range(0, count).Select(i =>
+            {
+                using var stream = file.ReadEntry(OnnxModelEntry(i));
+                return stream.ToArray();
+            }).ToArray();
+            return new OnnxImageEncoder((string?)description["name"] ?? "ONNX encoder", models, (int?)description["inputSide"] ?? 0,
+                (float?)description["pixelScale"] ?? 0, description["mean"]!.AsArray().Select(v => (float)v!).ToArray(),
+                description["std"]!.AsArray().Select(v => (float)v!).ToArray());
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NullReferenceException or FormatException)
+        {
+            throw file.Damaged($"its ONNX encoder description is unusable ({e.Message})");
+        }
     }
 
     /// <summary>Rebuilds a classifier from a manifest and its weights entry.</summary>
@@ -64,7 +107,9 @@ public sealed class TrainedClassifier : IDisposable
         var classNames = file.Get<string[]>("classNames");
         if (dims.Length != 3 || spec.Channels != dims[0] || spec.Classes != classNames.Length || spec.Width < 1)
             throw file.Damaged("the network description does not match the image shape and classes");
-        var model = ImageClassifierNetwork.Create(spec);
+        var model = spec.Kind == ClassifierNetwork.OnnxEncoder
+            ? new NormalizedFeatureClassifier(new OnnxEncoderNetwork(ReadOnnxEncoder(file)), spec.Classes)
+            : ImageClassifierNetwork.Create(spec);
         file.LoadWeights(model, weightsEntry, $"{spec.Kind} network");
         model.to(device);
         return new TrainedClassifier(model, spec, new ImageShape(dims[0], dims[1], dims[2]), classNames, device);

@@ -50,8 +50,7 @@ public abstract class ImageClassifierTransformer : ITransformer, IDisposable
     {
         manifest["imageColumnName"] = ImageColumnName;
         manifest["mlImageChannels"] = Outputs.MLImageChannels;
-        Classifier.WriteTo(manifest, out var writeWeights);
-        ModelFile.Write(path, kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>> { [WeightsEntry] = writeWeights });
+        ModelFile.Write(path, kind, FormatVersion, manifest, Classifier.WriteTo(manifest, WeightsEntry));
     }
 
     /// <summary>Opens a file written by <see cref="SaveWithClassifier"/> and rebuilds its classifier on <paramref name="device"/>.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Models.Encoders;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Training.FewLabelHeads;
 using Microsoft.ML.Dpt.Training.SelfSupervised;
@@ -38,13 +39,24 @@ internal static class ClassifierTraining
         int labeled = data.Labels.Count(l => l >= 0);
         var spec = options.NetworkSpecFor(data.Shape, data.ClassNames.Count);
         bool pretrain = options.Pretraining is not null && startFrom is null;
+        var report = ProgressSink.Create(channel, options.Progress);
+        void Log(string message) => channel.Info(MessageSensitivity.None, $"{stage}: {message}.");
+
+        if (options.Encoder is not null)
+        {
+            channel.Info(MessageSensitivity.None, $"{stage}: {options.Head} head on the frozen features of ONNX encoder '{options.Encoder.Name}' " +
+                $"for {data.Count} images of {data.Shape} ({labeled} labeled" + (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), seed {seed}.");
+            ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
+            var frozen = FrozenFeatureHead.Fit(new OnnxEncoderNetwork(options.Encoder), options.Head, data, extraLabeled, extraWeight,
+                options.HeadL2Regularization, seed, device);
+            return new TrainedClassifier(frozen, spec, data.Shape, data.ClassNames, device);
+        }
+
         channel.Info(MessageSensitivity.None,
             $"{stage}: {(options.Head == FewLabelHead.FineTune ? options.Algorithm.ToString() : options.Head + " head on frozen features")} with {options.Network} " +
             $"on {data.Count} images of {data.Shape} ({labeled} labeled" + (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + ")" +
             (pretrain ? $", after {options.Pretraining!.NumberOfSteps} steps of contrastive pretraining" : "") +
             (options.Head == FewLabelHead.FineTune ? $", {options.NumberOfSteps} steps" : "") + $" on {device.type}, seed {seed}.");
-        var report = ProgressSink.Create(channel, options.Progress);
-        void Log(string message) => channel.Info(MessageSensitivity.None, $"{stage}: {message}.");
 
         // The pretrained encoder is only a starting point: both paths copy its weights, so it is disposed either way.
         using var pretrained = pretrain

@@ -1,5 +1,6 @@
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Models.Encoders;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Training.Checkpoints;
 using Microsoft.ML.Dpt.Training.FewLabelHeads;
@@ -84,6 +85,15 @@ public class SemiSupervisedTrainerOptions
     /// </summary>
     public FewLabelHead Head { get; set; } = FewLabelHead.FineTune;
 
+    /// <summary>
+    /// A pretrained ONNX encoder (such as <see cref="OnnxImageEncoder.ResNet18"/>) whose frozen features the head
+    /// reads instead of a network trained here; needs <see cref="Head"/> = <see cref="FewLabelHead.LogisticRegression"/>
+    /// or <see cref="FewLabelHead.NearestClassMean"/> and no <see cref="Pretraining"/>. The encoder is saved with the
+    /// model. Default: null.
+    /// </summary>
+    [ExcludedFromFingerprint]   // never trained by a checkpointed loop
+    public OnnxImageEncoder? Encoder { get; set; }
+
     /// <summary>L2 regularisation of the <see cref="FewLabelHead.LogisticRegression"/> head. Default: 0.01.</summary>
     public double HeadL2Regularization { get; set; } = 0.01;
 
@@ -118,8 +128,9 @@ public class SemiSupervisedTrainerOptions
     public int CheckpointInterval { get; set; } = 500;
 
     /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
-    internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) =>
-        new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32), Head != FewLabelHead.FineTune);
+    internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) => Encoder is not null
+        ? new(ClassifierNetwork.OnnxEncoder, shape.Channels, classes, 1, NormalizedFeatureHead: true)
+        : new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32), Head != FewLabelHead.FineTune);
 
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal virtual void Validate()
@@ -127,8 +138,10 @@ public class SemiSupervisedTrainerOptions
         Check(!string.IsNullOrWhiteSpace(ImageColumnName), nameof(ImageColumnName), $"'{ImageColumnName}'", "a column name");
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), $"'{LabelColumnName}'", "a column name");
         Check(Enum.IsDefined(Algorithm), nameof(Algorithm), Algorithm, "SupervisedOnly, FixMatch or FreeMatch");
-        Check(Enum.IsDefined(Network), nameof(Network), Network, "SmallCnn or WideResNet28x2");
+        Check(Enum.IsDefined(Network) && Network != ClassifierNetwork.OnnxEncoder, nameof(Network), Network, "SmallCnn or WideResNet28x2 (for an ONNX encoder, set Encoder)");
         Check(NetworkWidth is null or >= 1, nameof(NetworkWidth), NetworkWidth, "null or at least 1");
+        Check(Encoder is null || Head != FewLabelHead.FineTune, nameof(Head), Head, "LogisticRegression or NearestClassMean with an Encoder (an ONNX encoder stays frozen)");
+        Check(Encoder is null || Pretraining is null, nameof(Pretraining), "set", "null with an Encoder (the encoder is already pretrained)");
         Check(NumberOfSteps >= 1, nameof(NumberOfSteps), NumberOfSteps, "at least 1");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
         Check(UnlabeledRatio >= 1, nameof(UnlabeledRatio), UnlabeledRatio, "at least 1");
