@@ -51,22 +51,12 @@ internal sealed class Benchmarks
 
     private BenchmarkRow DiffusionStep(string name, DenoiserBackbone backbone, DenoiserSize size, int channels, int side, int batch, ScalarType precision)
     {
-        random.manual_seed(1);
-        var spec = new DenoiserSpec(backbone, size, channels, side, side, 10);
-        using var network = DenoiserNetwork.Create(spec);
-        using var averageNetwork = DenoiserNetwork.Create(spec);
-        network.to(_device, precision);
-        averageNetwork.to(_device, precision);
-        var options = new DiffusionTrainerOptions();
-        var average = new ExponentialMovingAverage(network, averageNetwork, options.EmaDecay);
-        var model = new DiffusionModel(network, NoiseSchedule.Create(options.Schedule, options.ScheduleSteps), options.Prediction);
-        var optimizer = new FlatAdamW(network, options.LearningRate, options.WeightDecay);
-        var step = new DiffusionTrainingStep(model, optimizer, average, options, spec.Classes);
+        using var setup = new DiffusionSetup(new DenoiserSpec(backbone, size, channels, side, side, 10), _device, precision);
+        var step = new DiffusionTrainingStep(setup.Model, setup.Optimizer, setup.Average, setup.Options, 10);
         using var images = (rand(batch, channels, side, side, device: _device) * 2 - 1).to(precision);
         using var labels = randint(10, new long[] { batch }, device: _device);
-        network.train();
-        double ms = StepTimer.MedianMilliseconds(_device, _warmup, _repeats, () => step.Run(images, labels, options.LearningRate));
-        return new BenchmarkRow(name, Name(precision), Count(network), batch, ms);
+        double ms = StepTimer.MedianMilliseconds(_device, _warmup, _repeats, () => step.Run(images, labels, setup.Options.LearningRate));
+        return new BenchmarkRow(name, Name(precision), Count(setup.Network), batch, ms);
     }
 
     /// <summary>
@@ -76,22 +66,13 @@ internal sealed class Benchmarks
     /// </summary>
     public IEnumerable<(string Phase, double Milliseconds, double HostMilliseconds)> DiffusionPhases(ScalarType precision)
     {
-        random.manual_seed(1);
         int batch = Size(256, 32);
-        var spec = new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Small, 1, 28, 28, 10);
-        using var network = DenoiserNetwork.Create(spec);
-        using var averageNetwork = DenoiserNetwork.Create(spec);
-        network.to(_device, precision);
-        averageNetwork.to(_device, precision);
-        var options = new DiffusionTrainerOptions();
-        var average = new ExponentialMovingAverage(network, averageNetwork, options.EmaDecay);
-        var model = new DiffusionModel(network, NoiseSchedule.Create(options.Schedule, options.ScheduleSteps), options.Prediction);
-        var optimizer = new FlatAdamW(network, options.LearningRate, options.WeightDecay);
+        using var setup = new DiffusionSetup(new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Small, 1, 28, 28, 10), _device, precision);
+        var (model, optimizer, average) = (setup.Model, setup.Optimizer, setup.Average);
         using var images = (rand(batch, 1, 28, 28, device: _device) * 2 - 1).to(precision);
         using var labels = randint(10, new long[] { batch }, device: _device);
         using var timesteps = randint(1000, new long[] { batch }, device: _device);
         using var noise = randn_like(images);
-        network.train();
         var phases = new (string Name, Action Step)[]
         {
             ("forward and loss", () => model.Loss(images, labels, timesteps, noise)),
@@ -146,6 +127,36 @@ internal sealed class Benchmarks
             sampler.Sample(guided, model.Schedule, randn(batch, 1, 28, 28, device: _device).to(precision), steps: 25);
         });
         return new BenchmarkRow(name, Name(precision), Count(network), batch, ms);
+    }
+
+    /// <summary>A denoiser in training mode with its EMA copy, noise schedule and optimiser, as the training loop builds them.</summary>
+    private sealed class DiffusionSetup : IDisposable
+    {
+        public DiffusionSetup(DenoiserSpec spec, Device device, ScalarType precision)
+        {
+            random.manual_seed(1);
+            Network = DenoiserNetwork.Create(spec);
+            AverageNetwork = DenoiserNetwork.Create(spec);
+            Network.to(device, precision);
+            AverageNetwork.to(device, precision);
+            Average = new ExponentialMovingAverage(Network, AverageNetwork, Options.EmaDecay);
+            Model = new DiffusionModel(Network, NoiseSchedule.Create(Options.Schedule, Options.ScheduleSteps), Options.Prediction);
+            Optimizer = new FlatAdamW(Network, Options.LearningRate, Options.WeightDecay);
+            Network.train();
+        }
+
+        public DiffusionTrainerOptions Options { get; } = new();
+        public DenoiserNetwork Network { get; }
+        public DenoiserNetwork AverageNetwork { get; }
+        public ExponentialMovingAverage Average { get; }
+        public DiffusionModel Model { get; }
+        public FlatAdamW Optimizer { get; }
+
+        public void Dispose()
+        {
+            Network.Dispose();
+            AverageNetwork.Dispose();
+        }
     }
 
     private static long Count(nn.Module module) => module.parameters().Sum(p => p.numel());
