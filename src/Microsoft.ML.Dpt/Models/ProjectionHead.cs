@@ -35,7 +35,13 @@ internal sealed class ContrastiveNetwork : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public ImageClassifierNetwork Encoder => encoder;
+    /// <summary>The encoder alone, in evaluation mode, once pretraining is over; the projection head is disposed.</summary>
+    public ImageClassifierNetwork ReleaseEncoder()
+    {
+        projection.Dispose();
+        encoder.eval();
+        return encoder;
+    }
 
     /// <summary>Projections <c>[N, projectionLength]</c> of images in [0, 1].</summary>
     public override Tensor forward(Tensor images) => projection.forward(encoder.Features(images));

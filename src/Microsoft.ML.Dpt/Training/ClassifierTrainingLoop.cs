@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Training.Checkpoints;
@@ -85,40 +84,24 @@ internal sealed class ClassifierTrainingLoop
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
         long imagesPerStep = batch + (useUnlabeled ? 2L * unlabeledBatch : 0);
-        using var lossSum = zeros(3, device: _device);   // total, supervised, mask rate
-        var clock = Stopwatch.StartNew();
-        int lastReportStep = firstStep;
-        double lastReportSeconds = 0, learningRate = _options.LearningRate;
+        using var progress = new ProgressReporter(_stage, firstStep, steps, _options.LogInterval, imagesPerStep, columns: 3,   // total, supervised, mask rate
+            supervisedColumn: 1, maskColumn: objective is null ? -1 : 2, _device, _report,
+            (loss, step) => $"{_stage}: the training loss became {loss} at step {step}; lower LearningRate (now {_options.LearningRate}) or check the images for bad values.");
         network.train();
         for (int step = firstStep; step < steps; step++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
             checkpoint?.ReseedAt(step, seed);
+            // USB's cosine decay: the rate ends at cos(7π/16) ≈ 0.2 of its start.
+            double learningRate = _options.LearningRate * Math.Cos(7 * Math.PI * step / (16.0 * steps));
             using (var scope = NewDisposeScope())
             {
-                // USB's cosine decay: the rate ends at cos(7π/16) ≈ 0.2 of its start.
-                learningRate = _options.LearningRate * Math.Cos(7 * Math.PI * step / (16.0 * steps));
                 var index = randint(labeled.Count, new long[] { batch }, device: _device);
                 var unlabeled = useUnlabeled ? unlabeledImages!.index_select(0, randint(data.Count, new long[] { unlabeledBatch }, device: _device)) : null;
-                var losses = trainingStep.Run(labeledImages.index_select(0, index), labeledTargets.index_select(0, index),
-                    labeledWeights.index_select(0, index), unlabeled, learningRate);
-                using (no_grad()) lossSum.add_(losses);
+                progress.Add(trainingStep.Run(labeledImages.index_select(0, index), labeledTargets.index_select(0, index),
+                    labeledWeights.index_select(0, index), unlabeled, learningRate));
             }
-
-            bool last = step == steps - 1;
-            if ((step + 1) % _options.LogInterval == 0 || last)
-            {
-                int done = step + 1 - lastReportStep;
-                var means = (lossSum / done).cpu().data<float>().ToArray();   // the one host sync per report
-                lossSum.zero_();
-                if (!float.IsFinite(means[0]))
-                    throw new InvalidOperationException($"{_stage}: the training loss became {means[0]} at step {step + 1}; lower LearningRate (now {_options.LearningRate}) or check the images for bad values.");
-                double seconds = clock.Elapsed.TotalSeconds;
-                _report(new TrainingProgress(_stage, step + 1, steps, means[0], means[1], objective is null ? double.NaN : means[2],
-                    learningRate, done * imagesPerStep / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
-                lastReportStep = step + 1;
-                lastReportSeconds = seconds;
-            }
+            progress.AfterStep(step + 1, learningRate);
             if (checkpoint?.IsDue(step + 1, steps) == true)
                 checkpoint.Save(step + 1, network, average, optimizer, objective?.State ?? Array.Empty<Tensor>());
         }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Diffusion;
 using Microsoft.ML.Dpt.Models;
@@ -55,36 +54,20 @@ internal sealed class DiffusionTrainingLoop
         int firstStep = checkpoint?.Restore(network, average, optimizer, Array.Empty<Tensor>()) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
-        using var lossSum = zeros(1, device: _device);
-        var clock = Stopwatch.StartNew();
-        int lastReportStep = firstStep;
-        double lastReportSeconds = 0, learningRate = 0;
+        using var progress = new ProgressReporter(Stage, firstStep, steps, _options.LogInterval, batch, columns: 1, supervisedColumn: 0, maskColumn: -1,
+            _device, _report, (loss, step) => $"Diffusion training: the loss became {loss} at step {step}; lower LearningRate (now {_options.LearningRate}) or GradientClipNorm, or check the images for bad values.");
         network.train();
         for (int step = firstStep; step < steps; step++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
             checkpoint?.ReseedAt(step, seed);
+            double learningRate = _options.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, _options.WarmupSteps));
             using (var scope = NewDisposeScope())
             {
-                learningRate = _options.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, _options.WarmupSteps));
                 var index = randint(data.Count, new long[] { batch }, device: _device);
-                var loss = trainingStep.Run(images.index_select(0, index), labels.index_select(0, index), learningRate);
-                using (no_grad()) lossSum.add_(loss.reshape(1));
+                progress.Add(trainingStep.Run(images.index_select(0, index), labels.index_select(0, index), learningRate));
             }
-
-            if ((step + 1) % _options.LogInterval == 0 || step == steps - 1)
-            {
-                int done = step + 1 - lastReportStep;
-                double meanLoss = (lossSum / done).cpu().item<float>();   // the one host sync per report
-                lossSum.zero_();
-                if (!double.IsFinite(meanLoss))
-                    throw new InvalidOperationException($"Diffusion training: the loss became {meanLoss} at step {step + 1}; lower LearningRate (now {_options.LearningRate}) or GradientClipNorm, or check the images for bad values.");
-                double seconds = clock.Elapsed.TotalSeconds;
-                _report(new TrainingProgress(Stage, step + 1, steps, meanLoss, meanLoss, double.NaN, learningRate,
-                    done * (double)batch / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
-                lastReportStep = step + 1;
-                lastReportSeconds = seconds;
-            }
+            progress.AfterStep(step + 1, learningRate);
             if (checkpoint?.IsDue(step + 1, steps) == true)
                 checkpoint.Save(step + 1, network, average, optimizer, Array.Empty<Tensor>());
         }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Training.Checkpoints;
@@ -49,47 +48,30 @@ internal sealed class ContrastivePretrainingLoop
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
         using var images = data.ToTensor(_device);
-        using var lossSum = zeros(1, device: _device);
-        int warmup = Math.Max(1, steps / 20), lastReportStep = firstStep;
-        double lastReportSeconds = 0, learningRate = 0;
-        var clock = Stopwatch.StartNew();
+        int warmup = Math.Max(1, steps / 20);
+        using var progress = new ProgressReporter(Stage, firstStep, steps, _options.LogInterval, 2.0 * batch, columns: 1, supervisedColumn: -1, maskColumn: -1,
+            _device, _report, (loss, step) => $"{Stage}: the loss became {loss} at step {step}; lower Pretraining.LearningRate (now {pretraining.LearningRate}) or check the images for bad values.");
         network.train();
         for (int step = firstStep; step < steps; step++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
             checkpoint?.ReseedAt(step, seed);
+            optimizer.LearningRate = pretraining.LearningRate * (step < warmup ? (step + 1.0) / warmup
+                : 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, steps - warmup))));
             using (var scope = NewDisposeScope())
             {
-                learningRate = pretraining.LearningRate * (step < warmup ? (step + 1.0) / warmup
-                    : 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, steps - warmup))));
-                optimizer.LearningRate = learningRate;
-
                 var x = images.index_select(0, randint(data.Count, new long[] { batch }, device: _device));
                 var views = cat(new[] { augmentation.Contrastive(x, pretraining.MinCropScale), augmentation.Contrastive(x, pretraining.MinCropScale) });
                 var loss = NtXentLoss.Compute(network.forward(views), pretraining.Temperature);
                 optimizer.ZeroGrad();
                 loss.backward();
                 optimizer.Step();
-                using (no_grad()) lossSum.add_(loss.detach().reshape(1));
+                progress.Add(loss.detach());
             }
-
-            if ((step + 1) % _options.LogInterval == 0 || step == steps - 1)
-            {
-                int done = step + 1 - lastReportStep;
-                double meanLoss = (lossSum / done).cpu().item<float>();   // the one host sync per report
-                lossSum.zero_();
-                if (!double.IsFinite(meanLoss))
-                    throw new InvalidOperationException($"{Stage}: the loss became {meanLoss} at step {step + 1}; lower Pretraining.LearningRate (now {pretraining.LearningRate}) or check the images for bad values.");
-                double seconds = clock.Elapsed.TotalSeconds;
-                _report(new TrainingProgress(Stage, step + 1, steps, meanLoss, double.NaN, double.NaN, learningRate,
-                    done * 2.0 * batch / Math.Max(seconds - lastReportSeconds, 1e-9), clock.Elapsed));
-                lastReportStep = step + 1;
-                lastReportSeconds = seconds;
-            }
+            progress.AfterStep(step + 1, optimizer.LearningRate);
             if (checkpoint?.IsDue(step + 1, steps) == true)
                 checkpoint.Save(step + 1, network, null, optimizer, Array.Empty<Tensor>());
         }
-        network.eval();
-        return network.Encoder;
+        return network.ReleaseEncoder();
     }
 }
