@@ -42,14 +42,16 @@ internal sealed record CommandLine
           --labels-per-class N[,N] labels kept per class; the rest are unlabeled (default 4); a list runs each
           --preset quick|full      quick: a 6,000-image training subset, a width-16 CNN, 1,500 steps per
                                    classifier, a tiny U-Net (all three stages in about 6 minutes on 2 CPU
-                                   cores); full: all training images, width 32, 8,000 steps, a small U-Net,
-                                   the benchmark budget meant for a GPU (default quick)
+                                   cores); full: all training images, width 32, 5,000 steps, a small U-Net
+                                   (4,000 steps of 256), the GPU budget: 382 s on an H100 (default quick)
           --algorithm A[,A...]     stage 1 methods, each compared with supervised-only on the same labels; the
                                    last one pseudo-labels for stage 2 and is repeated in stage 3 (default
                                    freematch): fixmatch, freematch, contrastive-head (SimCLR pretraining, then
                                    a logistic-regression head on the frozen features: DPT's ImageNet recipe),
                                    contrastive-means (nearest class mean instead), contrastive-freematch
-                                   (FreeMatch starting from the pretrained encoder)
+                                   (FreeMatch starting from the pretrained encoder), resnet18-head (the
+                                   logistic-regression head on ML.NET's ImageNet ResNet-18 features, by ONNX
+                                   Runtime on the CPU: about 50 images/s on 2 cores)
           --pretraining-steps N    contrastive pretraining steps (default: from the preset)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
                                    classifier (default: from the preset)

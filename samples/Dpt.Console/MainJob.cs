@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Dpt;
 using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models.Encoders;
 using Microsoft.ML.Dpt.Stages;
 using Microsoft.ML.Dpt.Training;
 using Microsoft.ML.Dpt.Training.SelfSupervised;
@@ -162,6 +163,7 @@ internal sealed class MainJob
         Algorithm = method.Algorithm, Head = method.Head, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch,
         UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
         Pretraining = method.Pretrained ? new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch } : null,
+        Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };
 

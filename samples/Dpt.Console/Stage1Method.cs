@@ -5,10 +5,12 @@ namespace Dpt.ConsoleApp;
 
 /// <summary>
 /// A way to fit stage 1 (and, by the paper's recipe, stage 3 the same way): a semi-supervised algorithm on the whole
-/// network, optionally after contrastive pretraining, or a head on the frozen pretrained encoder.
+/// network, optionally after contrastive pretraining, or a head on the frozen features of an encoder pretrained here
+/// or on ImageNet.
 /// </summary>
 /// <param name="Key">Command-line name and metrics.json key.</param>
-internal sealed record Stage1Method(string Key, string CommandName, SemiSupervisedAlgorithm Algorithm, FewLabelHead Head, bool Pretrained)
+/// <param name="ImageNetEncoder">True: the head reads ML.NET's ImageNet ResNet-18 (ONNX) instead of an encoder trained here.</param>
+internal sealed record Stage1Method(string Key, string CommandName, SemiSupervisedAlgorithm Algorithm, FewLabelHead Head, bool Pretrained, bool ImageNetEncoder = false)
 {
     public static readonly Stage1Method SupervisedOnly = new("supervisedOnly", "supervised", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.FineTune, false);
     public static readonly Stage1Method FixMatch = new("fixMatch", "fixmatch", SemiSupervisedAlgorithm.FixMatch, FewLabelHead.FineTune, false);
@@ -16,9 +18,10 @@ internal sealed record Stage1Method(string Key, string CommandName, SemiSupervis
     public static readonly Stage1Method ContrastiveHead = new("contrastiveHead", "contrastive-head", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LogisticRegression, true);
     public static readonly Stage1Method ContrastiveMeans = new("contrastiveMeans", "contrastive-means", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.NearestClassMean, true);
     public static readonly Stage1Method ContrastiveFreeMatch = new("contrastiveFreeMatch", "contrastive-freematch", SemiSupervisedAlgorithm.FreeMatch, FewLabelHead.FineTune, true);
+    public static readonly Stage1Method ResNet18Head = new("resNet18Head", "resnet18-head", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LogisticRegression, false, ImageNetEncoder: true);
 
     /// <summary>The methods <c>--algorithm</c> accepts.</summary>
-    public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastiveFreeMatch };
+    public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastiveFreeMatch, ResNet18Head };
 
     public override string ToString() => CommandName;
 }
