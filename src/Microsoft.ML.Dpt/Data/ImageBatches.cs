@@ -12,7 +12,15 @@ internal static class ImageBatches
     public const int DefaultBatchSize = 512;
 
     /// <summary>Applies <paramref name="map"/> to every batch; returns <c>[count, outputLength]</c> floats, row-major.</summary>
-    public static float[] Map(ReadOnlySpan<float> pixels, int count, ImageShape shape, Device device, Func<Tensor, Tensor> map, int batchSize = DefaultBatchSize)
+    /// <param name="pixels">The images, <c>[count, C, H, W]</c> floats.</param>
+    /// <param name="count">How many images.</param>
+    /// <param name="shape">Shape of one image.</param>
+    /// <param name="device">Where <paramref name="map"/> runs.</param>
+    /// <param name="map">Per-batch network output; its rows are the result's rows.</param>
+    /// <param name="batchSize">Images per batch.</param>
+    /// <param name="afterBatch">Called with the number of images done after each batch (progress, cancellation).</param>
+    public static float[] Map(ReadOnlySpan<float> pixels, int count, ImageShape shape, Device device, Func<Tensor, Tensor> map, int batchSize = DefaultBatchSize,
+        Action<int>? afterBatch = null)
     {
         int size = shape.Size;
         if (pixels.Length != (long)count * size)
@@ -28,6 +36,7 @@ internal static class ImageBatches
             int length = (int)(output.numel() / n);
             if (start == 0) result = new float[(long)count * length];
             output.data<float>().CopyTo(result.AsSpan(start * length, n * length));
+            afterBatch?.Invoke(start + n);
         }
         return result;
     }

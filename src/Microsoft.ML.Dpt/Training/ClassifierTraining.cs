@@ -47,9 +47,18 @@ internal static class ClassifierTraining
             channel.Info(MessageSensitivity.None, $"{stage}: {options.Head} head on the frozen features of ONNX encoder '{options.Encoder.Name}' " +
                 $"for {data.Count} images of {data.Shape} ({labeled} labeled" + (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), seed {seed}.");
             ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
-            var frozen = FrozenFeatureHead.Fit(new OnnxEncoderNetwork(options.Encoder), options.Head, data, extraLabeled, extraWeight,
-                options.HeadL2Regularization, seed, device);
-            return new TrainedClassifier(frozen, spec, data.Shape, data.ClassNames, device);
+            var encoder = new OnnxEncoderNetwork(options.Encoder);
+            try
+            {
+                var frozen = FrozenFeatureHead.Fit(encoder, options.Head, data, extraLabeled, extraWeight,
+                    options.HeadL2Regularization, seed, device, options.CancellationToken, Log);
+                return new TrainedClassifier(frozen, spec, data.Shape, data.ClassNames, device);
+            }
+            catch
+            {
+                encoder.Dispose();   // its ONNX Runtime sessions hold native memory
+                throw;
+            }
         }
 
         channel.Info(MessageSensitivity.None,
@@ -72,7 +81,7 @@ internal static class ClassifierTraining
                 (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
         ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
         var network = FrozenFeatureHead.Fit(CopyEncoder(initial, spec.AsEncoder()), options.Head, data, extraLabeled, extraWeight,
-            options.HeadL2Regularization, seed, device);
+            options.HeadL2Regularization, seed, device, options.CancellationToken, Log);
         return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
     }
 

@@ -39,6 +39,19 @@ public class OnnxEncoderTests
     }
 
     [Fact]
+    public void TheFeaturePassHonoursCancellation()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = ResNet18Head(FewLabelHead.LogisticRegression);
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        options.CancellationToken = cancel.Token;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.ThrowsAny<OperationCanceledException>(() => ml.Dpt().PseudoLabeler(options).Fit(FewLabelSplit.Apply(TestData.SmallTrain(20), 1, seed: 1).ToDataView(ml)));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"cancelled after {clock.Elapsed.TotalSeconds:F1} s; 200 images take about 4 s");
+    }
+
+    [Fact]
     public void MissingModelsAndMisusedOptionsAreClearErrors()
     {
         using var folder = TestData.NewFolder();

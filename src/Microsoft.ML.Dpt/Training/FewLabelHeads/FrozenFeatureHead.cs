@@ -27,8 +27,11 @@ internal static class FrozenFeatureHead
     /// <param name="l2">L2 regularisation of the logistic regression.</param>
     /// <param name="seed">Seed of ML.NET's trainer.</param>
     /// <param name="device">Where the encoder runs.</param>
+    /// <param name="cancel">Checked before and between batches of the feature pass.</param>
+    /// <param name="log">Receives a progress line every 30 s of a long feature pass (an ONNX encoder on the CPU reads
+    /// about 50 images/s).</param>
     public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, ImageDataset data, ImageDataset? extraLabeled,
-        double extraWeight, double l2, int seed, Device device)
+        double extraWeight, double l2, int seed, Device device, CancellationToken cancel, Action<string> log)
     {
         int classes = data.ClassNames.Count;
         var classifier = new NormalizedFeatureClassifier(encoder, classes);
@@ -36,7 +39,7 @@ internal static class FrozenFeatureHead
         classifier.eval();
         int length = classifier.FeatureLength;
 
-        var realFeatures = Features(classifier, data, device);
+        var realFeatures = Features(classifier, data, device, "real", cancel, log);
         var mean = new float[length];
         for (int i = 0; i < data.Count; i++)
             for (int j = 0; j < length; j++) mean[j] += realFeatures[i * length + j] / data.Count;
@@ -46,7 +49,7 @@ internal static class FrozenFeatureHead
             if (data.Labels[i] >= 0) rows.Add((Normalize(realFeatures.AsSpan(i * length, length), mean), data.Labels[i], 1f));
         if (extraLabeled is not null)
         {
-            var extraFeatures = Features(classifier, extraLabeled, device);
+            var extraFeatures = Features(classifier, extraLabeled, device, "generated", cancel, log);
             for (int i = 0; i < extraLabeled.Count; i++)
                 rows.Add((Normalize(extraFeatures.AsSpan(i * length, length), mean), extraLabeled.Labels[i], (float)extraWeight));
         }
@@ -62,8 +65,22 @@ internal static class FrozenFeatureHead
     }
 
     /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>
-    private static float[] Features(ImageClassifierNetwork network, ImageDataset data, Device device) =>
-        ImageBatches.Map(data.Pixels, data.Count, data.Shape, device, network.Features);
+    private static float[] Features(ImageClassifierNetwork network, ImageDataset data, Device device, string what, CancellationToken cancel, Action<string> log)
+    {
+        const int BatchSize = 128;   // small enough that cancelling waits seconds, not minutes, on a slow encoder
+        const double LogSeconds = 30;
+        cancel.ThrowIfCancellationRequested();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double lastLog = 0;
+        return ImageBatches.Map(data.Pixels, data.Count, data.Shape, device, network.Features, BatchSize, done =>
+        {
+            cancel.ThrowIfCancellationRequested();
+            double seconds = clock.Elapsed.TotalSeconds;
+            if (seconds - lastLog < LogSeconds && (done < data.Count || seconds < LogSeconds)) return;
+            log($"features of {done} of {data.Count} {what} images, {done / seconds:F0} images/s");
+            lastLog = seconds;
+        });
+    }
 
     private static float[] Normalize(ReadOnlySpan<float> feature, float[] mean)
     {
