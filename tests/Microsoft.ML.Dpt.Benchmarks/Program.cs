@@ -58,15 +58,25 @@ catch (Exception e) when (e is IOException or InvalidDataException)
     return 1;
 }
 
+// Sets TF32 for a precision's runs (on CUDA) and returns the tensors' type.
+ScalarType Use(string precision)
+{
+    var (type, tf32) = known[precision];
+    if (onCuda)
+    {
+        backends.cuda.matmul.allow_tf32 = tf32;
+        backends.cudnn.allow_tf32 = tf32;
+    }
+    return type;
+}
+
 var benchmarks = new Benchmarks(torchDevice, small, warmup, repeats);
 if (breakdown)
 {
     // Where the time of a diffusion step goes (see docs/performance.md); no results file.
     foreach (var name in precisions)
     {
-        var (type, tf32) = known[name];
-        if (onCuda) { backends.cuda.matmul.allow_tf32 = tf32; backends.cudnn.allow_tf32 = tf32; }
-        foreach (var (phase, ms, host) in benchmarks.DiffusionPhases(type))
+        foreach (var (phase, ms, host) in benchmarks.DiffusionPhases(Use(name)))
             Console.WriteLine($"phases U-Net Small [{name}] {phase}: {ms:F2} ms, host {host:F2} ms");
     }
     return 0;
@@ -76,12 +86,7 @@ var rows = new List<BenchmarkRow>();
 foreach (var benchmark in benchmarks.All())
 foreach (var name in precisions)
 {
-    var (type, tf32) = known[name];
-    if (onCuda)
-    {
-        backends.cuda.matmul.allow_tf32 = tf32;
-        backends.cudnn.allow_tf32 = tf32;
-    }
+    var type = Use(name);
     BenchmarkRow row;
     try
     {

@@ -46,19 +46,7 @@ internal static class ClassifierTraining
         {
             channel.Info(MessageSensitivity.None, $"{stage}: {options.Head} head on the frozen features of ONNX encoder '{options.Encoder.Name}' " +
                 $"for {data.Count} images of {data.Shape} ({labeled} labeled" + (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), seed {seed}.");
-            ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
-            var encoder = new OnnxEncoderNetwork(options.Encoder);
-            try
-            {
-                var frozen = FrozenFeatureHead.Fit(encoder, options.Head, data, extraLabeled, extraWeight,
-                    options.HeadL2Regularization, seed, device, options.CancellationToken, Log);
-                return new TrainedClassifier(frozen, spec, data.Shape, data.ClassNames, device);
-            }
-            catch
-            {
-                encoder.Dispose();   // its ONNX Runtime sessions hold native memory
-                throw;
-            }
+            return FitFrozenHead(() => new OnnxEncoderNetwork(options.Encoder), options, spec, data, extraLabeled, extraWeight, seed, device, Log);
         }
 
         channel.Info(MessageSensitivity.None,
@@ -79,10 +67,29 @@ internal static class ClassifierTraining
         if (initial is null)
             throw new InvalidOperationException($"{stage}: Head {options.Head} reads the features of a pretrained encoder; set Pretraining" +
                 (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
+        return FitFrozenHead(() => CopyEncoder(initial, spec.AsEncoder()), options, spec, data, extraLabeled, extraWeight, seed, device, Log);
+    }
+
+    /// <summary>
+    /// Checks that every class is labeled, builds the encoder and fits the options' head on its frozen features; the
+    /// encoder is disposed when fitting fails (an ONNX encoder's sessions hold native memory).
+    /// </summary>
+    private static TrainedClassifier FitFrozenHead(Func<ImageClassifierNetwork> createEncoder, SemiSupervisedTrainerOptions options, NetworkSpec spec,
+        ImageDataset data, ImageDataset? extraLabeled, double extraWeight, int seed, TorchSharp.torch.Device device, Action<string> log)
+    {
         ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
-        var network = FrozenFeatureHead.Fit(CopyEncoder(initial, spec.AsEncoder()), options.Head, data, extraLabeled, extraWeight,
-            options.HeadL2Regularization, seed, device, options.CancellationToken, Log);
-        return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
+        var encoder = createEncoder();
+        try
+        {
+            var network = FrozenFeatureHead.Fit(encoder, options.Head, data, extraLabeled, extraWeight,
+                options.HeadL2Regularization, seed, device, options.CancellationToken, log);
+            return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
+        }
+        catch
+        {
+            encoder.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A copy of a classifier's encoder (its own weights, so that disposing one model leaves the other intact).</summary>

@@ -38,6 +38,7 @@ public class FlatOptimizerTests
         Assert.Equal(before, flat.Values.data<float>().ToArray());   // values kept, in the module's order
         Assert.Same(flat, FlatParameters.Of(net));                     // one layout per module
 
+        flat.AttachGradients();
         Loss(net, 0).backward();
         var gradients = net.parameters().SelectMany(p => p.grad!.data<float>().ToArray()).ToArray();
         Assert.Equal(gradients, flat.Gradients.data<float>().ToArray());
@@ -165,5 +166,6 @@ public class FlatOptimizerTests
         var expected = start.Select(v => 0.1f * v + 0.9f * (v + 1)).ToArray();
         var actual = Weights(averageModel);
         for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 5);
+        Assert.Throws<InvalidOperationException>(() => FlatParameters.Of(averageModel).Gradients);   // an average needs no gradient buffer
     }
 }

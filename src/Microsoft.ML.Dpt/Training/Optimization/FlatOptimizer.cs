@@ -17,6 +17,7 @@ internal abstract class FlatOptimizer
         Flat = FlatParameters.Of(module);
         if (Flat.Parameters.Any(p => !p.requires_grad))
             throw new ArgumentException("Every parameter of the module must be trainable: a flat optimiser would decay frozen ones.", nameof(module));
+        Flat.AttachGradients();
         LearningRate = learningRate;
         WeightDecay = weightDecay;
     }

@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Dpt.Training.Optimization;
 
 /// <summary>
-/// A module's parameters and their gradients re-laid as views into one contiguous buffer each, so that optimiser,
-/// clipping and EMA arithmetic runs as a handful of large kernels instead of several per tensor.
+/// A module's parameters (and, once an optimiser attaches them, their gradients) re-laid as views into one contiguous
+/// buffer each, so that optimiser, clipping and EMA arithmetic runs as a handful of large kernels instead of several
+/// per tensor.
 /// </summary>
 /// <remarks>
 /// Why: every TorchSharp call costs host time (about 15 µs on the benchmark machine against about 3 µs for a
@@ -31,21 +32,37 @@ internal sealed class FlatParameters
         _offsets = new long[parameters.Length];
         long total = parameters.Sum(p => p.numel());
         Values = empty(total, first.dtype, first.device).DetachFromDisposeScope();
-        Gradients = zeros(total, first.dtype, first.device).DetachFromDisposeScope();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         long offset = 0;
         for (int i = 0; i < parameters.Length; i++)
         {
             var p = parameters[i];
-            long n = p.numel();
             _offsets[i] = offset;
-            var values = Values.narrow(0, offset, n).view(p.shape);
+            var values = Slice(Values, i);
             values.copy_(p);
             p.set_(values);   // returns p itself: not to be disposed
-            p.grad = Gradients.narrow(0, offset, n).view(p.shape);
-            offset += n;
+            offset += p.numel();
         }
+    }
+
+    private Tensor? _gradients;
+
+    /// <summary>Gives the gradients the same layout, once: an optimiser calls this before the first backward pass;
+    /// a network that only holds an average (EMA) never needs the buffer.</summary>
+    public void AttachGradients()
+    {
+        if (_gradients is not null) return;
+        _gradients = zeros_like(Values).DetachFromDisposeScope();
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < Parameters.Count; i++) Parameters[i].grad = Slice(_gradients, i);
+    }
+
+    /// <summary>Parameter <paramref name="index"/>'s part of a flat buffer, in its shape.</summary>
+    private Tensor Slice(Tensor buffer, int index)
+    {
+        var p = Parameters[index];
+        return buffer.narrow(0, _offsets[index], p.numel()).view(p.shape);
     }
 
     /// <summary>The parameters, in the module's order, now views into <see cref="Values"/>.</summary>
@@ -54,8 +71,8 @@ internal sealed class FlatParameters
     /// <summary>All parameter values, one after the other.</summary>
     public Tensor Values { get; }
 
-    /// <summary>All gradients, laid out as <see cref="Values"/>.</summary>
-    public Tensor Gradients { get; }
+    /// <summary>All gradients, laid out as <see cref="Values"/> (after <see cref="AttachGradients"/>).</summary>
+    public Tensor Gradients => _gradients ?? throw new InvalidOperationException("The gradients are not laid out in the flat buffer; call AttachGradients first.");
 
     /// <summary>The flat layout of <paramref name="module"/>'s parameters, made on first use and shared afterwards
     /// (the optimiser and the EMA of one network must see the same buffer).
