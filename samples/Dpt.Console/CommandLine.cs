@@ -18,6 +18,7 @@ internal sealed record CommandLine
     public string? CheckpointFolder { get; init; }
     public Stage1Method[] Algorithms { get; init; } = { Stage1Method.FreeMatch };
     public int? PretrainingSteps { get; init; }
+    public int PropagationNeighbors { get; init; } = 10;
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
     public int Stages { get; init; } = 3;
@@ -48,11 +49,14 @@ internal sealed record CommandLine
                                    last one pseudo-labels for stage 2 and is repeated in stage 3 (default
                                    freematch): fixmatch, freematch, contrastive-head (SimCLR pretraining, then
                                    a logistic-regression head on the frozen features: DPT's ImageNet recipe),
-                                   contrastive-means (nearest class mean instead), contrastive-freematch
+                                   contrastive-means (nearest class mean instead), contrastive-propagation
+                                   (labels spread over a nearest-neighbour graph of the features, then the
+                                   head fitted on every image), contrastive-freematch
                                    (FreeMatch starting from the pretrained encoder), resnet18-head (the
                                    logistic-regression head on ML.NET's ImageNet ResNet-18 features, by ONNX
                                    Runtime on the CPU: about 50 images/s on 2 cores)
           --pretraining-steps N    contrastive pretraining steps (default: from the preset)
+          --neighbors N            neighbours per image in contrastive-propagation's graph (default 10)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
                                    classifier (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
@@ -113,6 +117,7 @@ internal sealed record CommandLine
                 "--fine-tune" => result with { FineTune = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
+                "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),

@@ -163,7 +163,7 @@ internal sealed class MainJob
         Algorithm = method.Algorithm, Head = method.Head, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch,
         UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
         Pretraining = method.Pretrained ? new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch } : null,
-        Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null,
+        Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };
 

@@ -17,11 +17,12 @@ internal sealed record Stage1Method(string Key, string CommandName, SemiSupervis
     public static readonly Stage1Method FreeMatch = new("freeMatch", "freematch", SemiSupervisedAlgorithm.FreeMatch, FewLabelHead.FineTune, false);
     public static readonly Stage1Method ContrastiveHead = new("contrastiveHead", "contrastive-head", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LogisticRegression, true);
     public static readonly Stage1Method ContrastiveMeans = new("contrastiveMeans", "contrastive-means", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.NearestClassMean, true);
+    public static readonly Stage1Method ContrastivePropagation = new("contrastivePropagation", "contrastive-propagation", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LabelPropagation, true);
     public static readonly Stage1Method ContrastiveFreeMatch = new("contrastiveFreeMatch", "contrastive-freematch", SemiSupervisedAlgorithm.FreeMatch, FewLabelHead.FineTune, true);
     public static readonly Stage1Method ResNet18Head = new("resNet18Head", "resnet18-head", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LogisticRegression, false, ImageNetEncoder: true);
 
     /// <summary>The methods <c>--algorithm</c> accepts.</summary>
-    public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastiveFreeMatch, ResNet18Head };
+    public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastivePropagation, ContrastiveFreeMatch, ResNet18Head };
 
     public override string ToString() => CommandName;
 }

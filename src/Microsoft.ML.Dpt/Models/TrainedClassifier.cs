@@ -77,6 +77,9 @@ public sealed class TrainedClassifier : IDisposable
     private static OnnxImageEncoder ReadOnnxEncoder(ModelFile.Reader file)
     {
         var description = file.Manifest["onnxEncoder"] as JsonObject ?? throw file.Damaged("manifest value 'onnxEncoder' is missing");
+        float[] Floats(string key) => description[key] is JsonArray values
+            ? values.Select(v => (float?)v ?? throw file.Damaged($"the ONNX encoder's '{key}' holds a null")).ToArray()
+            : throw file.Damaged($"the ONNX encoder's '{key}' is missing");
         try
         {
             int count = (int?)description["models"] ?? 0;
@@ -86,10 +89,9 @@ public sealed class TrainedClassifier : IDisposable
                 return stream.ToArray();
             }).ToArray();
             return new OnnxImageEncoder((string?)description["name"] ?? "ONNX encoder", models, (int?)description["inputSide"] ?? 0,
-                (float?)description["pixelScale"] ?? 0, description["mean"]!.AsArray().Select(v => (float)v!).ToArray(),
-                description["std"]!.AsArray().Select(v => (float)v!).ToArray());
+                (float?)description["pixelScale"] ?? 0, Floats("mean"), Floats("std"));
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NullReferenceException or FormatException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
         {
             throw file.Damaged($"its ONNX encoder description is unusable ({e.Message})");
         }

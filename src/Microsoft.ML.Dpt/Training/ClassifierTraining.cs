@@ -82,7 +82,7 @@ internal static class ClassifierTraining
         try
         {
             var network = FrozenFeatureHead.Fit(encoder, options.Head, data, extraLabeled, extraWeight,
-                options.HeadL2Regularization, seed, device, options.CancellationToken, log);
+                options.HeadL2Regularization, options.PropagationNeighbors, seed, device, options.CancellationToken, log);
             return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
         }
         catch

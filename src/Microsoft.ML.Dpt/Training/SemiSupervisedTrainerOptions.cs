@@ -87,15 +87,19 @@ public class SemiSupervisedTrainerOptions
 
     /// <summary>
     /// A pretrained ONNX encoder (such as <see cref="OnnxImageEncoder.ResNet18"/>) whose frozen features the head
-    /// reads instead of a network trained here; needs <see cref="Head"/> = <see cref="FewLabelHead.LogisticRegression"/>
-    /// or <see cref="FewLabelHead.NearestClassMean"/> and no <see cref="Pretraining"/>. The encoder is saved with the
+    /// reads instead of a network trained here; needs <see cref="Head"/> = <see cref="FewLabelHead.LogisticRegression"/>,
+    /// <see cref="FewLabelHead.NearestClassMean"/> or <see cref="FewLabelHead.LabelPropagation"/> and no <see cref="Pretraining"/>. The encoder is saved with the
     /// model. Default: null.
     /// </summary>
     [ExcludedFromFingerprint]   // never trained by a checkpointed loop
     public OnnxImageEncoder? Encoder { get; set; }
 
-    /// <summary>L2 regularisation of the <see cref="FewLabelHead.LogisticRegression"/> head. Default: 0.01.</summary>
+    /// <summary>L2 regularisation of the <see cref="FewLabelHead.LogisticRegression"/> and <see cref="FewLabelHead.LabelPropagation"/> heads. Default: 0.01.</summary>
     public double HeadL2Regularization { get; set; } = 0.01;
+
+    /// <summary>Neighbours per image in the graph of the <see cref="FewLabelHead.LabelPropagation"/> head. Default: 10.</summary>
+    [ExcludedFromFingerprint]   // read only by the frozen-head fit, which is not checkpointed
+    public int PropagationNeighbors { get; set; } = 10;
 
     /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
     [ExcludedFromFingerprint]
@@ -140,7 +144,7 @@ public class SemiSupervisedTrainerOptions
         Check(Enum.IsDefined(Algorithm), nameof(Algorithm), Algorithm, "SupervisedOnly, FixMatch or FreeMatch");
         Check(Enum.IsDefined(Network) && Network != ClassifierNetwork.OnnxEncoder, nameof(Network), Network, "SmallCnn or WideResNet28x2 (for an ONNX encoder, set Encoder)");
         Check(NetworkWidth is null or >= 1, nameof(NetworkWidth), NetworkWidth, "null or at least 1");
-        Check(Encoder is null || Head != FewLabelHead.FineTune, nameof(Head), Head, "LogisticRegression or NearestClassMean with an Encoder (an ONNX encoder stays frozen)");
+        Check(Encoder is null || Head != FewLabelHead.FineTune, nameof(Head), Head, "LogisticRegression, NearestClassMean or LabelPropagation with an Encoder (an ONNX encoder stays frozen)");
         Check(Encoder is null || Pretraining is null, nameof(Pretraining), "set", "null with an Encoder (the encoder is already pretrained)");
         Check(NumberOfSteps >= 1, nameof(NumberOfSteps), NumberOfSteps, "at least 1");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
@@ -156,8 +160,9 @@ public class SemiSupervisedTrainerOptions
         Check(Augmentation is not null, nameof(Augmentation), "null", "an AugmentationPolicy");
         Check(Augmentation!.MaxTranslation is >= 0 and <= 0.5, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.MaxTranslation)}", Augmentation.MaxTranslation, "a fraction in [0, 0.5]");
         Check(Augmentation.CutoutFraction is >= 0 and <= 1, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.CutoutFraction)}", Augmentation.CutoutFraction, "a fraction in [0, 1]");
-        Check(Enum.IsDefined(Head), nameof(Head), Head, "FineTune, LogisticRegression or NearestClassMean");
+        Check(Enum.IsDefined(Head), nameof(Head), Head, "FineTune, LogisticRegression, NearestClassMean or LabelPropagation");
         Check(HeadL2Regularization >= 0 && double.IsFinite(HeadL2Regularization), nameof(HeadL2Regularization), HeadL2Regularization, "a non-negative number");
+        Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
         Pretraining?.Validate(nameof(Pretraining) + ".");
         Check(MLImageChannels is 1 or 3, nameof(MLImageChannels), MLImageChannels, "1 or 3");
         Check(Enum.IsDefined(Device), nameof(Device), Device, "Auto, Cpu or Cuda");

@@ -36,6 +36,22 @@ public class OnnxEncoderTests
         Assert.True(new FileInfo(folder.File("resnet18.dpt")).Length > 30_000_000);   // the ONNX models are inside
         using var loaded = ml.Dpt().LoadPseudoLabeler(folder.File("resnet18.dpt"), DptDevice.Cpu);
         Assert.Equal(probabilities, loaded.Classifier.PredictProbabilities(test.Pixels, test.Count));
+
+        // A file whose encoder description lost its normalisation is a clear error that names the file and the key.
+        File.Copy(folder.File("resnet18.dpt"), folder.File("no-mean.dpt"));
+        using (var zip = System.IO.Compression.ZipFile.Open(folder.File("no-mean.dpt"), System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry(Microsoft.ML.Dpt.Persistence.ModelFile.ManifestEntry)!;
+            System.Text.Json.Nodes.JsonNode manifest;
+            using (var reader = entry.Open()) manifest = System.Text.Json.Nodes.JsonNode.Parse(reader)!;
+            manifest["onnxEncoder"]!.AsObject().Remove("mean");
+            entry.Delete();
+            using var writer = new StreamWriter(zip.CreateEntry(Microsoft.ML.Dpt.Persistence.ModelFile.ManifestEntry).Open());
+            writer.Write(manifest.ToJsonString());
+        }
+        var damaged = Assert.ThrowsAny<InvalidDataException>(() => ml.Dpt().LoadPseudoLabeler(folder.File("no-mean.dpt"), DptDevice.Cpu));
+        Assert.Contains("no-mean.dpt", damaged.Message);
+        Assert.Contains("'mean' is missing", damaged.Message);
     }
 
     [Fact]

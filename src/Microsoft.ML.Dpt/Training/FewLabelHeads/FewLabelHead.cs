@@ -17,4 +17,12 @@ public enum FewLabelHead
 
     /// <summary>Keep the encoder frozen and predict the class whose mean normalised feature is nearest (a baseline).</summary>
     NearestClassMean,
+
+    /// <summary>
+    /// Keep the encoder frozen, spread the few labels over a k-nearest-neighbour graph of every image's normalised
+    /// features (label propagation, as Iscen et al. 2019 use it for semi-supervised learning), then fit the
+    /// <see cref="LogisticRegression"/> head on the labeled images plus every unlabeled one with its propagated class,
+    /// weighted by how certain that class is. Uses the unlabeled images where the plain head only centres on them.
+    /// </summary>
+    LabelPropagation,
 }

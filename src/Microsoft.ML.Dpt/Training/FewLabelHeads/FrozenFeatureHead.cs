@@ -25,13 +25,14 @@ internal static class FrozenFeatureHead
     /// <param name="extraLabeled">Generated images (stage 3), or null.</param>
     /// <param name="extraWeight">Weight of a generated image relative to a real labeled one.</param>
     /// <param name="l2">L2 regularisation of the logistic regression.</param>
+    /// <param name="neighbors">Neighbours per image in <see cref="FewLabelHead.LabelPropagation"/>'s graph.</param>
     /// <param name="seed">Seed of ML.NET's trainer.</param>
     /// <param name="device">Where the encoder runs.</param>
     /// <param name="cancel">Checked before and between batches of the feature pass.</param>
     /// <param name="log">Receives a progress line every 30 s of a long feature pass (an ONNX encoder on the CPU reads
     /// about 50 images/s).</param>
     public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, ImageDataset data, ImageDataset? extraLabeled,
-        double extraWeight, double l2, int seed, Device device, CancellationToken cancel, Action<string> log)
+        double extraWeight, double l2, int neighbors, int seed, Device device, CancellationToken cancel, Action<string> log)
     {
         int classes = data.ClassNames.Count;
         var classifier = new NormalizedFeatureClassifier(encoder, classes);
@@ -44,24 +45,63 @@ internal static class FrozenFeatureHead
         for (int i = 0; i < data.Count; i++)
             for (int j = 0; j < length; j++) mean[j] += realFeatures[i * length + j] / data.Count;
 
-        var rows = new List<(float[] Feature, int Label, float Weight)>();
-        for (int i = 0; i < data.Count; i++)
-            if (data.Labels[i] >= 0) rows.Add((Normalize(realFeatures.AsSpan(i * length, length), mean), data.Labels[i], 1f));
+        var normalized = new float[data.Count][];
+        for (int i = 0; i < data.Count; i++) normalized[i] = Normalize(realFeatures.AsSpan(i * length, length), mean);
+        var extraNormalized = Array.Empty<float[]>();
         if (extraLabeled is not null)
         {
             var extraFeatures = Features(classifier, extraLabeled, device, "generated", cancel, log);
-            for (int i = 0; i < extraLabeled.Count; i++)
-                rows.Add((Normalize(extraFeatures.AsSpan(i * length, length), mean), extraLabeled.Labels[i], (float)extraWeight));
+            extraNormalized = new float[extraLabeled.Count][];
+            for (int i = 0; i < extraLabeled.Count; i++) extraNormalized[i] = Normalize(extraFeatures.AsSpan(i * length, length), mean);
         }
+
+        var rows = new List<(float[] Feature, int Label, float Weight)>();
+        for (int i = 0; i < data.Count; i++)
+            if (data.Labels[i] >= 0) rows.Add((normalized[i], data.Labels[i], 1f));
+        for (int i = 0; i < extraNormalized.Length; i++)
+            rows.Add((extraNormalized[i], extraLabeled!.Labels[i], (float)extraWeight));
+        if (kind == FewLabelHead.LabelPropagation)
+            rows.AddRange(PropagatedRows(normalized, data.Labels, extraNormalized, extraLabeled?.Labels, (float)extraWeight, classes, neighbors, device, cancel, log));
 
         var (weights, biases) = kind switch
         {
-            FewLabelHead.LogisticRegression => LogisticRegression(rows, classes, length, l2, seed),
+            FewLabelHead.LogisticRegression or FewLabelHead.LabelPropagation => LogisticRegression(rows, classes, length, l2, seed),
             FewLabelHead.NearestClassMean => NearestClassMean(rows, classes, length),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), $"{kind} is not a frozen-feature head."),
         };
         classifier.SetHead(mean, weights, biases);
         return classifier;
+    }
+
+    /// <summary>
+    /// The unlabeled real images with the class that label propagation gives them, each weighted by its certainty
+    /// (rows no label reaches are left out). The graph holds every real image and every generated one; labeled real
+    /// images seed it with weight 1, generated ones with <paramref name="extraWeight"/>.
+    /// </summary>
+    private static IEnumerable<(float[] Feature, int Label, float Weight)> PropagatedRows(float[][] real, int[] realLabels, float[][] extra, int[]? extraLabels,
+        float extraWeight, int classes, int neighbors, Device device, CancellationToken cancel, Action<string> log)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var all = real.Concat(extra).ToArray();
+        var seedLabels = realLabels.Concat(extraLabels ?? Array.Empty<int>()).ToArray();
+        var seedWeights = realLabels.Select(_ => 1f).Concat(extra.Select(_ => extraWeight)).ToArray();
+        int[] labels;
+        float[] certainty;
+        using (var features = tensor(all.SelectMany(f => f).ToArray(), new long[] { all.Length, all[0].Length }, device: device))
+            (labels, certainty) = LabelPropagation.Propagate(features, seedLabels, seedWeights, classes, neighbors, cancel);
+        int reached = 0;
+        double meanCertainty = 0;
+        var rows = new List<(float[] Feature, int Label, float Weight)>();
+        for (int i = 0; i < real.Length; i++)
+        {
+            if (realLabels[i] >= 0 || certainty[i] <= 0) continue;
+            rows.Add((real[i], labels[i], certainty[i]));
+            reached++;
+            meanCertainty += certainty[i];
+        }
+        log($"label propagation over {all.Length} images ({neighbors} neighbours each): {reached} unlabeled images reached, " +
+            $"mean certainty {meanCertainty / Math.Max(reached, 1):F3}, {clock.Elapsed.TotalSeconds:F1} s");
+        return rows;
     }
 
     /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>

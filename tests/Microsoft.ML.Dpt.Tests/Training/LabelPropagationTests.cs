@@ -1,0 +1,105 @@
+using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Training.FewLabelHeads;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Dpt.Tests.Training;
+
+public class LabelPropagationTests
+{
+    /// <summary>
+    /// Points on the unit circle in arcs, one class per arc, with gaps between arcs far wider than the spacing of
+    /// points within one; each class is labeled at one end of its arc only. Returns the features and true classes.
+    /// </summary>
+    private static (float[] Features, int[] Classes) Arcs(int classes, int perClass, double gap)
+    {
+        double arc = 2 * Math.PI / classes - gap;
+        var features = new List<float>();
+        var truth = new List<int>();
+        for (int c = 0; c < classes; c++)
+            for (int i = 0; i < perClass; i++)
+            {
+                double angle = c * 2 * Math.PI / classes + arc * i / (perClass - 1);
+                features.AddRange(new[] { (float)Math.Cos(angle), (float)Math.Sin(angle) });
+                truth.Add(c);
+            }
+        return (features.ToArray(), truth.ToArray());
+    }
+
+    [Fact]
+    public void LabelsTravelAlongEachArcWhereTheNearestLabeledPointIsWrong()
+    {
+        const int Classes = 2, PerClass = 100;
+        var (features, truth) = Arcs(Classes, PerClass, gap: 0.3);
+        var seeds = Enumerable.Repeat(-1, truth.Length).ToArray();
+        seeds[0] = 0;               // angle 0, the start of class 0's arc
+        seeds[PerClass] = 1;        // angle π, the start of class 1's arc
+        using var x = tensor(features, new long[] { truth.Length, 2 });
+
+        var (labels, certainty) = LabelPropagation.Propagate(x, seeds, Enumerable.Repeat(1f, truth.Length).ToArray(), Classes, neighbors: 5, CancellationToken.None);
+
+        Assert.Equal(truth, labels);
+        Assert.All(certainty, c => Assert.InRange(c, 0.99f, 1f));   // the arcs are separate graph components
+        // The baseline the graph beats: the more similar labeled point (cosine x for the seed at angle 0, −x for the
+        // one at π) gets the far half of each arc wrong.
+        int nearestSeedRight = Enumerable.Range(0, truth.Length).Count(i => (features[2 * i] >= 0 ? 0 : 1) == truth[i]);
+        Assert.True(nearestSeedRight < 0.6 * truth.Length, $"{nearestSeedRight} of {truth.Length}");
+    }
+
+    [Fact]
+    public void ARowThatNoLabelReachesHasNoCertaintyAndGeneratedSeedsCountByTheirWeight()
+    {
+        const int PerClass = 50;
+        var (features, truth) = Arcs(3, PerClass, gap: 0.5);
+        var seeds = Enumerable.Repeat(-1, truth.Length).ToArray();
+        var weights = Enumerable.Repeat(1f, truth.Length).ToArray();
+        seeds[0] = 0;
+        seeds[PerClass] = 1;
+        weights[PerClass] = 0.25f;   // a generated image's weight: its class still spreads along its own arc
+        using var x = tensor(features, new long[] { truth.Length, 2 });
+
+        var (labels, certainty) = LabelPropagation.Propagate(x, seeds, weights, 3, neighbors: 4, CancellationToken.None);
+
+        for (int i = 0; i < 2 * PerClass; i++)
+        {
+            Assert.Equal(truth[i], labels[i]);
+            Assert.True(certainty[i] > 0.99f, $"row {i}: certainty {certainty[i]}");
+        }
+        Assert.All(certainty.Skip(2 * PerClass), c => Assert.Equal(0f, c));   // the third arc has no label
+    }
+
+    [Fact]
+    public void BadArgumentsAreClearErrorsAndCancellationStopsIt()
+    {
+        using var x = tensor(new float[] { 1, 0, 0, 1, -1, 0 }, new long[] { 3, 2 });
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => LabelPropagation.Propagate(x, new[] { 0, 1, -1 }, new float[3], 2, neighbors: 3, CancellationToken.None));
+        Assert.Contains("1 to 2 neighbours", error.Message);
+        Assert.Throws<ArgumentException>(() => LabelPropagation.Propagate(x, new[] { 0, 1 }, new float[3], 2, neighbors: 1, CancellationToken.None));
+        Assert.Throws<OperationCanceledException>(() => LabelPropagation.Propagate(x, new[] { 0, 1, -1 }, new float[3], 2, 1, new CancellationToken(true)));
+
+        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
+        options.PropagationNeighbors = 0;
+        var ml = new MLContext(seed: 1);
+        var optionError = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options));
+        Assert.Contains("PropagationNeighbors", optionError.Message);
+    }
+
+    [Fact]
+    public void APseudoLabelerWithThePropagationHeadScoresSavesAndLoadsExactly()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = FewLabelSplit.Apply(TestData.SmallTrain(6), 1, seed: 1);
+        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
+        options.PropagationNeighbors = 5;
+        using var model = ml.Dpt().PseudoLabeler(options).Fit(data.ToDataView(ml));
+        Assert.True(model.Classifier.Network is Models.NormalizedFeatureClassifier);
+
+        var probabilities = model.Classifier.PredictProbabilities(data.Pixels, data.Count);
+        Assert.All(probabilities, p => Assert.True(float.IsFinite(p)));
+        using var folder = TestData.NewFolder();
+        model.Save(folder.File("propagation.dpt"));
+        using var loaded = ml.Dpt().LoadPseudoLabeler(folder.File("propagation.dpt"), DptDevice.Cpu);
+        Assert.Equal(probabilities, loaded.Classifier.PredictProbabilities(data.Pixels, data.Count));
+    }
+}
