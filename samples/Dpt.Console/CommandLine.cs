@@ -19,6 +19,7 @@ internal sealed record CommandLine
     public Stage1Method[] Algorithms { get; init; } = { Stage1Method.FreeMatch };
     public int? PretrainingSteps { get; init; }
     public int PropagationNeighbors { get; init; } = 10;
+    public double PropagatedFraction { get; init; } = 0.2;
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
     public int Stages { get; init; } = 3;
@@ -51,12 +52,15 @@ internal sealed record CommandLine
                                    a logistic-regression head on the frozen features: DPT's ImageNet recipe),
                                    contrastive-means (nearest class mean instead), contrastive-propagation
                                    (labels spread over a nearest-neighbour graph of the features, then the
-                                   head fitted on every image), contrastive-freematch
-                                   (FreeMatch starting from the pretrained encoder), resnet18-head (the
+                                   head fitted on every image), contrastive-freematch (FreeMatch starting
+                                   from the pretrained encoder), propagation-freematch (the same, with the most
+                                   certain propagated labels added to the labeled set), resnet18-head (the
                                    logistic-regression head on ML.NET's ImageNet ResNet-18 features, by ONNX
                                    Runtime on the CPU: about 50 images/s on 2 cores)
           --pretraining-steps N    contrastive pretraining steps (default: from the preset)
-          --neighbors N            neighbours per image in contrastive-propagation's graph (default 10)
+          --neighbors N            neighbours per image in the label-propagation graph (default 10)
+          --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
+                                   unlabeled rows that joins the labeled set (default 0.2)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
                                    classifier (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
@@ -117,6 +121,7 @@ internal sealed record CommandLine
                 "--fine-tune" => result with { FineTune = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
+                "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },
@@ -133,6 +138,10 @@ internal sealed record CommandLine
 
     private static int ParseStages(string text) =>
         text is "1" or "2" or "3" ? int.Parse(text, CultureInfo.InvariantCulture) : throw new ArgumentException($"Option --stages must be 1, 2 or 3; got '{text}'.");
+
+    private static double Fraction(string name, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= 1
+            ? v : throw new ArgumentException($"Option {name} needs a fraction in (0, 1]; got '{text}'.");
 
     private static double Weight(string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && double.IsFinite(v)

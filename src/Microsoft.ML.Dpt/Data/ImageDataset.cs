@@ -51,6 +51,14 @@ public sealed class ImageDataset
         return new ImageDataset(pixels, labels, Shape, ClassNames);
     }
 
+    /// <summary>The rows of <paramref name="first"/> then those of <paramref name="second"/> (same shape and classes).</summary>
+    internal static ImageDataset Concatenate(ImageDataset first, ImageDataset second)
+    {
+        if (first.Shape != second.Shape || first.ClassNames.Count != second.ClassNames.Count)
+            throw new ArgumentException($"Cannot add images of shape {second.Shape} with {second.ClassNames.Count} classes to images of shape {first.Shape} with {first.ClassNames.Count} classes.");
+        return new ImageDataset(first.Pixels.Concat(second.Pixels).ToArray(), first.Labels.Concat(second.Labels).ToArray(), first.Shape, first.ClassNames);
+    }
+
     /// <summary>
     /// This data set as an <see cref="IDataView"/>: an image column (float vector with dimensions C, H, W) and a
     /// key-typed label column whose key values are the class names (missing key = unlabeled).

@@ -62,7 +62,17 @@ internal static class ClassifierTraining
             : null;
         var initial = startFrom ?? pretrained;
         if (options.Head == FewLabelHead.FineTune)
-            return new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeight, initial);
+        {
+            var extraWeights = extraLabeled is null ? null : Enumerable.Repeat((float)extraWeight, extraLabeled.Count).ToArray();
+            if (options.PropagatedLabelFraction > 0)
+            {
+                if (initial is null)
+                    throw new InvalidOperationException($"{stage}: PropagatedLabelFraction spreads labels over a pretrained encoder's features; set Pretraining" +
+                        (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
+                (extraLabeled, extraWeights) = AddPropagatedRows(initial, options, data, extraLabeled, extraWeights, device, Log);
+            }
+            return new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeights, initial);
+        }
 
         if (initial is null)
             throw new InvalidOperationException($"{stage}: Head {options.Head} reads the features of a pretrained encoder; set Pretraining" +
@@ -90,6 +100,29 @@ internal static class ClassifierTraining
             encoder.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Label propagation over <paramref name="encoder"/>'s features gives every unlabeled row a class; the most
+    /// certain <see cref="SemiSupervisedTrainerOptions.PropagatedLabelFraction"/> of each class's rows join the extra
+    /// labeled rows, each weighted by its certainty.
+    /// </summary>
+    private static (ImageDataset Extra, float[] Weights) AddPropagatedRows(TrainedClassifier encoder, SemiSupervisedTrainerOptions options, ImageDataset data,
+        ImageDataset? extraLabeled, float[]? extraWeights, TorchSharp.torch.Device device, Action<string> log)
+    {
+        var (labels, certainty) = FrozenFeatureHead.PropagateLabels(encoder.Network, data, options.PropagationNeighbors, device, options.CancellationToken, log);
+        var chosen = Enumerable.Range(0, data.Count)
+            .Where(i => data.Labels[i] < 0 && certainty[i] > 0)
+            .GroupBy(i => labels[i])
+            .SelectMany(group => group.OrderByDescending(i => certainty[i]).ThenBy(i => i)
+                .Take((int)Math.Ceiling(options.PropagatedLabelFraction * group.Count())))
+            .OrderBy(i => i).ToArray();
+        log($"{chosen.Length} unlabeled rows join the labeled set with their propagated class (certainty {chosen.Select(i => certainty[i]).DefaultIfEmpty().Min():F3} and above)");
+        var propagated = new ImageDataset(data.Select(chosen).Pixels, chosen.Select(i => labels[i]).ToArray(), data.Shape, data.ClassNames);
+        var weights = chosen.Select(i => certainty[i]).ToArray();
+        return extraLabeled is null
+            ? (propagated, weights)
+            : (ImageDataset.Concatenate(extraLabeled, propagated), extraWeights!.Concat(weights).ToArray());
     }
 
     /// <summary>A copy of a classifier's encoder (its own weights, so that disposing one model leaves the other intact).</summary>

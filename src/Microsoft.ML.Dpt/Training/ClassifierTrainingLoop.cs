@@ -36,20 +36,22 @@ internal sealed class ClassifierTrainingLoop
     /// <summary>Trains on <paramref name="data"/> (label -1 = unlabeled) and returns the EMA model.</summary>
     /// <param name="data">All real rows. Every row is also used as unlabeled data, as in USB.</param>
     /// <param name="seed">Seeds TorchSharp's generator: weights, sampling and augmentation.</param>
-    /// <param name="extraLabeled">More labeled images (stage 3's generated images), or null. They join the labeled
-    /// set only, as in DPT's CIFAR-10 recipe; the unlabeled set stays the real images.</param>
-    /// <param name="extraWeight">Weight of an extra labeled image in the supervised loss relative to a real one.</param>
+    /// <param name="extraLabeled">More labeled images (stage 3's generated images, rows labeled by propagation), or
+    /// null. They join the labeled set only, as in DPT's CIFAR-10 recipe; the unlabeled set stays the real images.</param>
+    /// <param name="extraWeights">Weight of each extra labeled image in the supervised loss relative to a real one.</param>
     /// <param name="initialWeights">A trained classifier of the same architecture to start from (fine-tuning), or null for from scratch.</param>
-    public TrainedClassifier Train(ImageDataset data, int seed, ImageDataset? extraLabeled = null, double extraWeight = 1.0,
+    public TrainedClassifier Train(ImageDataset data, int seed, ImageDataset? extraLabeled = null, float[]? extraWeights = null,
         TrainedClassifier? initialWeights = null)
     {
+        if (extraLabeled is not null && extraWeights?.Length != extraLabeled.Count)
+            throw new ArgumentException($"{extraLabeled.Count} extra labeled images need as many weights; got {extraWeights?.Length ?? 0}.", nameof(extraWeights));
         CheckEveryClassIsLabeled(data, extraLabeled, _options.LabelColumnName);
         var labeledRows = Enumerable.Range(0, data.Count).Where(i => data.Labels[i] >= 0).ToArray();
         int classes = data.ClassNames.Count;
         var labeled = data.Select(labeledRows);
         int realLabeled = labeled.Count;
         if (extraLabeled is not null)
-            labeled = Concatenate(labeled, extraLabeled);
+            labeled = ImageDataset.Concatenate(labeled, extraLabeled);
 
         random.manual_seed(seed);
         var spec = _options.NetworkSpecFor(data.Shape, classes);
@@ -67,7 +69,7 @@ internal sealed class ClassifierTrainingLoop
 
         using var labeledImages = labeled.ToTensor(_device);
         using var labeledTargets = tensor(labeled.Labels.Select(l => (long)l).ToArray(), device: _device);
-        using var labeledWeights = tensor(Enumerable.Range(0, labeled.Count).Select(i => i < realLabeled ? 1f : (float)extraWeight).ToArray(), device: _device);
+        using var labeledWeights = tensor(Enumerable.Repeat(1f, realLabeled).Concat(extraWeights ?? Array.Empty<float>()).ToArray(), device: _device);
         bool useUnlabeled = _options.Algorithm != SemiSupervisedAlgorithm.SupervisedOnly;
         using var unlabeledImages = useUnlabeled ? data.ToTensor(_device) : null;
         var objective = CreateObjective(classes);
@@ -78,7 +80,7 @@ internal sealed class ClassifierTrainingLoop
         int steps = _options.NumberOfSteps, batch = _options.BatchSize, unlabeledBatch = batch * _options.UnlabeledRatio;
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, _stage,
             new TrainingFingerprint(_stage, _options, seed).Add("data", data).Add("extraLabeled", extraLabeled)
-                .Add("extraWeight", extraWeight.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Add("initialWeights", initialWeights?.Network));
+                .Add("extraWeights", extraWeights).Add("initialWeights", initialWeights?.Network));
         var algorithmState = objective?.State ?? Array.Empty<Tensor>();
         int firstStep = checkpoint?.Restore(network, average, optimizer, algorithmState) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
@@ -127,11 +129,4 @@ internal sealed class ClassifierTrainingLoop
         SemiSupervisedAlgorithm.FreeMatch => new FreeMatchObjective(classes, _device, _options.FreeMatchMomentum, _options.FairnessWeight),
         _ => throw new ArgumentOutOfRangeException(nameof(_options.Algorithm), $"Unknown algorithm {_options.Algorithm}."),
     };
-
-    private static ImageDataset Concatenate(ImageDataset a, ImageDataset b)
-    {
-        if (a.Shape != b.Shape || a.ClassNames.Count != b.ClassNames.Count)
-            throw new ArgumentException($"Cannot add images of shape {b.Shape} with {b.ClassNames.Count} classes to images of shape {a.Shape} with {a.ClassNames.Count} classes.");
-        return new ImageDataset(a.Pixels.Concat(b.Pixels).ToArray(), a.Labels.Concat(b.Labels).ToArray(), a.Shape, a.ClassNames);
-    }
 }

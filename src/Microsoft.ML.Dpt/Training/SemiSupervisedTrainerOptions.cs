@@ -98,8 +98,17 @@ public class SemiSupervisedTrainerOptions
     public double HeadL2Regularization { get; set; } = 0.01;
 
     /// <summary>Neighbours per image in the graph of the <see cref="FewLabelHead.LabelPropagation"/> head. Default: 10.</summary>
-    [ExcludedFromFingerprint]   // read only by the frozen-head fit, which is not checkpointed
+    [ExcludedFromFingerprint]   // its effect reaches training only through the extra labeled rows, which are fingerprinted
     public int PropagationNeighbors { get; set; } = 10;
+
+    /// <summary>
+    /// With <see cref="Head"/> = <see cref="FewLabelHead.FineTune"/> from a pretrained encoder: the fraction of each
+    /// class's unlabeled rows, the most certain first, that label propagation over the pretrained features (as in
+    /// <see cref="FewLabelHead.LabelPropagation"/>) adds to the labeled set before training, each weighted by its
+    /// certainty; 0 adds none. Default: 0.
+    /// </summary>
+    [ExcludedFromFingerprint]   // as PropagationNeighbors
+    public double PropagatedLabelFraction { get; set; }
 
     /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
     [ExcludedFromFingerprint]
@@ -163,6 +172,9 @@ public class SemiSupervisedTrainerOptions
         Check(Enum.IsDefined(Head), nameof(Head), Head, "FineTune, LogisticRegression, NearestClassMean or LabelPropagation");
         Check(HeadL2Regularization >= 0 && double.IsFinite(HeadL2Regularization), nameof(HeadL2Regularization), HeadL2Regularization, "a non-negative number");
         Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
+        Check(PropagatedLabelFraction is >= 0 and <= 1, nameof(PropagatedLabelFraction), PropagatedLabelFraction, "a fraction in [0, 1]");
+        Check(PropagatedLabelFraction == 0 || Head == FewLabelHead.FineTune, nameof(PropagatedLabelFraction), PropagatedLabelFraction,
+            "0 unless Head is FineTune (the LabelPropagation head already uses every row)");
         Pretraining?.Validate(nameof(Pretraining) + ".");
         Check(MLImageChannels is 1 or 3, nameof(MLImageChannels), MLImageChannels, "1 or 3");
         Check(Enum.IsDefined(Device), nameof(Device), Device, "Auto, Cpu or Cuda");

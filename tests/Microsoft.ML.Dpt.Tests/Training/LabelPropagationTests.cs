@@ -1,5 +1,6 @@
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Runtime;
+using Microsoft.ML.Dpt.Stages;
 using Microsoft.ML.Dpt.Training.FewLabelHeads;
 using Xunit;
 using static TorchSharp.torch;
@@ -101,5 +102,44 @@ public class LabelPropagationTests
         model.Save(folder.File("propagation.dpt"));
         using var loaded = ml.Dpt().LoadPseudoLabeler(folder.File("propagation.dpt"), DptDevice.Cpu);
         Assert.Equal(probabilities, loaded.Classifier.PredictProbabilities(data.Pixels, data.Count));
+    }
+
+    [Fact]
+    public void FineTuningAddsTheMostCertainPropagatedRowsOfEachClassToTheLabeledSet()
+    {
+        var ml = new MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) => { if (e.Source.StartsWith(nameof(PseudoLabeler))) lock (log) log.Add(e.Message); };
+        var data = FewLabelSplit.Apply(TestData.SmallTrain(6), 1, seed: 1);   // 10 labeled, 50 unlabeled rows
+        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
+        options.NumberOfSteps = 2;
+        options.PropagationNeighbors = 5;
+        options.PropagatedLabelFraction = 0.5;
+        using var model = ml.Dpt().PseudoLabeler(options).Fit(data.ToDataView(ml));
+
+        // Every unlabeled row is reached (the graph of 60 rows with 5 neighbours each is connected in practice), and
+        // half of each propagated class, rounded up, joins: between 25 and 25 + 10 rows.
+        var joined = log.Single(m => m.Contains("join the labeled set"));
+        int count = int.Parse(joined[(joined.IndexOf(": ", StringComparison.Ordinal) + 2)..].Split(' ')[0]);
+        Assert.InRange(count, 25, 35);
+        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each)"));
+    }
+
+    [Fact]
+    public void PropagatedLabelsNeedAPretrainedEncoderAndTheFineTuneHead()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
+        options.PropagatedLabelFraction = 0.5;
+        options.Pretraining = null;
+        var error = Assert.Throws<InvalidOperationException>(() => ml.Dpt().PseudoLabeler(options).Fit(FewLabelSplit.Apply(TestData.SmallTrain(2), 1, 1).ToDataView(ml)));
+        Assert.Equal("PseudoLabeler: PropagatedLabelFraction spreads labels over a pretrained encoder's features; set Pretraining.", error.Message);
+
+        options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
+        options.PropagatedLabelFraction = 0.5;
+        Assert.Contains("PropagatedLabelFraction", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
+        options.PropagatedLabelFraction = 1.5;
+        options.Head = FewLabelHead.FineTune;
+        Assert.Contains("a fraction in [0, 1]", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
     }
 }

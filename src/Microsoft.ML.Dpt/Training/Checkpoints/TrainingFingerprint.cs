@@ -41,6 +41,15 @@ internal sealed class TrainingFingerprint
         return this;
     }
 
+    /// <summary>Adds numbers bit for bit (for example per-row weights), or "none".</summary>
+    public TrainingFingerprint Add(string name, float[]? values)
+    {
+        if (values is null) return Add(name, "none");
+        Add(name, $"{values.Length} values");
+        _hash.AppendData(MemoryMarshal.AsBytes(values.AsSpan()));
+        return this;
+    }
+
     /// <summary>Adds a data set's images without their labels (for training that reads no label).</summary>
     public TrainingFingerprint AddImages(string name, ImageDataset data)
     {

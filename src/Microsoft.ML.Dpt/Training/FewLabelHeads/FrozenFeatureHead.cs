@@ -39,21 +39,7 @@ internal static class FrozenFeatureHead
         classifier.to(device);
         classifier.eval();
         int length = classifier.FeatureLength;
-
-        var realFeatures = Features(classifier, data, device, "real", cancel, log);
-        var mean = new float[length];
-        for (int i = 0; i < data.Count; i++)
-            for (int j = 0; j < length; j++) mean[j] += realFeatures[i * length + j] / data.Count;
-
-        var normalized = new float[data.Count][];
-        for (int i = 0; i < data.Count; i++) normalized[i] = Normalize(realFeatures.AsSpan(i * length, length), mean);
-        var extraNormalized = Array.Empty<float[]>();
-        if (extraLabeled is not null)
-        {
-            var extraFeatures = Features(classifier, extraLabeled, device, "generated", cancel, log);
-            extraNormalized = new float[extraLabeled.Count][];
-            for (int i = 0; i < extraLabeled.Count; i++) extraNormalized[i] = Normalize(extraFeatures.AsSpan(i * length, length), mean);
-        }
+        var (normalized, extraNormalized, mean) = NormalizedFeatures(classifier, data, extraLabeled, device, cancel, log);
 
         var rows = new List<(float[] Feature, int Label, float Weight)>();
         for (int i = 0; i < data.Count; i++)
@@ -61,7 +47,12 @@ internal static class FrozenFeatureHead
         for (int i = 0; i < extraNormalized.Length; i++)
             rows.Add((extraNormalized[i], extraLabeled!.Labels[i], (float)extraWeight));
         if (kind == FewLabelHead.LabelPropagation)
-            rows.AddRange(PropagatedRows(normalized, data.Labels, extraNormalized, extraLabeled?.Labels, (float)extraWeight, classes, neighbors, device, cancel, log));
+        {
+            // Every unlabeled real row joins with its propagated class, weighted by its certainty (rows no label reaches stay out).
+            var (labels, certainty) = Propagate(normalized, data.Labels, extraNormalized, extraLabeled?.Labels, (float)extraWeight, classes, neighbors, device, cancel, log);
+            for (int i = 0; i < data.Count; i++)
+                if (data.Labels[i] < 0 && certainty[i] > 0) rows.Add((normalized[i], labels[i], certainty[i]));
+        }
 
         var (weights, biases) = kind switch
         {
@@ -74,11 +65,43 @@ internal static class FrozenFeatureHead
     }
 
     /// <summary>
-    /// The unlabeled real images with the class that label propagation gives them, each weighted by its certainty
-    /// (rows no label reaches are left out). The graph holds every real image and every generated one; labeled real
-    /// images seed it with weight 1, generated ones with <paramref name="extraWeight"/>.
+    /// Label propagation over the frozen features of <paramref name="network"/>: every real row's class and its
+    /// certainty in [0, 1] (a labeled row keeps its label). Stage 1 fine-tuning adds the most certain rows to its
+    /// labeled set.
     /// </summary>
-    private static IEnumerable<(float[] Feature, int Label, float Weight)> PropagatedRows(float[][] real, int[] realLabels, float[][] extra, int[]? extraLabels,
+    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, ImageDataset data, int neighbors, Device device,
+        CancellationToken cancel, Action<string> log)
+    {
+        network.eval();
+        var (normalized, _, _) = NormalizedFeatures(network, data, null, device, cancel, log);
+        var (labels, certainty) = Propagate(normalized, data.Labels, Array.Empty<float[]>(), null, 1f, data.ClassNames.Count, neighbors, device, cancel, log);
+        for (int i = 0; i < data.Count; i++)
+            if (data.Labels[i] >= 0) (labels[i], certainty[i]) = (data.Labels[i], 1f);
+        return (labels, certainty);
+    }
+
+    /// <summary>
+    /// Features of the real and the extra rows, each centred on the real rows' mean and L2-normalised, and that mean.
+    /// </summary>
+    private static (float[][] Real, float[][] Extra, float[] Mean) NormalizedFeatures(ImageClassifierNetwork network, ImageDataset data, ImageDataset? extra,
+        Device device, CancellationToken cancel, Action<string> log)
+    {
+        int length = network.FeatureLength;
+        var realFeatures = Features(network, data, device, "real", cancel, log);
+        var mean = new float[length];
+        for (int i = 0; i < data.Count; i++)
+            for (int j = 0; j < length; j++) mean[j] += realFeatures[i * length + j] / data.Count;
+        var real = Enumerable.Range(0, data.Count).Select(i => Normalize(realFeatures.AsSpan(i * length, length), mean)).ToArray();
+        if (extra is null) return (real, Array.Empty<float[]>(), mean);
+        var extraFeatures = Features(network, extra, device, "generated", cancel, log);
+        return (real, Enumerable.Range(0, extra.Count).Select(i => Normalize(extraFeatures.AsSpan(i * length, length), mean)).ToArray(), mean);
+    }
+
+    /// <summary>
+    /// Label propagation over a graph of every real and every generated image: labeled real images seed it with
+    /// weight 1, generated ones with <paramref name="extraWeight"/>. Returns the real rows' classes and certainties.
+    /// </summary>
+    private static (int[] Labels, float[] Certainty) Propagate(float[][] real, int[] realLabels, float[][] extra, int[]? extraLabels,
         float extraWeight, int classes, int neighbors, Device device, CancellationToken cancel, Action<string> log)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -89,19 +112,11 @@ internal static class FrozenFeatureHead
         float[] certainty;
         using (var features = tensor(all.SelectMany(f => f).ToArray(), new long[] { all.Length, all[0].Length }, device: device))
             (labels, certainty) = LabelPropagation.Propagate(features, seedLabels, seedWeights, classes, neighbors, cancel);
-        int reached = 0;
-        double meanCertainty = 0;
-        var rows = new List<(float[] Feature, int Label, float Weight)>();
-        for (int i = 0; i < real.Length; i++)
-        {
-            if (realLabels[i] >= 0 || certainty[i] <= 0) continue;
-            rows.Add((real[i], labels[i], certainty[i]));
-            reached++;
-            meanCertainty += certainty[i];
-        }
-        log($"label propagation over {all.Length} images ({neighbors} neighbours each): {reached} unlabeled images reached, " +
-            $"mean certainty {meanCertainty / Math.Max(reached, 1):F3}, {clock.Elapsed.TotalSeconds:F1} s");
-        return rows;
+        var unlabeled = Enumerable.Range(0, real.Length).Where(i => realLabels[i] < 0).ToArray();
+        int reached = unlabeled.Count(i => certainty[i] > 0);
+        log($"label propagation over {all.Length} images ({neighbors} neighbours each): {reached} of {unlabeled.Length} unlabeled images reached, " +
+            $"mean certainty {unlabeled.Select(i => certainty[i]).DefaultIfEmpty().Average():F3}, {clock.Elapsed.TotalSeconds:F1} s");
+        return (labels[..real.Length], certainty[..real.Length]);
     }
 
     /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>
