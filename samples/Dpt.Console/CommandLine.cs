@@ -20,6 +20,7 @@ internal sealed record CommandLine
     public int? PretrainingSteps { get; init; }
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
+    public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
     public int Stages { get; init; } = 3;
@@ -71,6 +72,8 @@ internal sealed record CommandLine
                                    paper's recipe is all at weight 1, which needs a generator near the data:
                                    see docs/results.md)
           --fine-tune              stage 3 starts from stage 1's weights instead of from scratch
+          --filter-generated       stage 3 uses only the generated images that stage 1's classifier assigns
+                                   to the class they were generated for
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --evaluation-images N    generated and real images that FD and CAS use (default 2000)
           --device auto|cpu|cuda   where to train (default auto)
@@ -119,6 +122,7 @@ internal sealed record CommandLine
                 "--generated-per-class" => result with { GeneratedPerClass = GeneratedCount(Value()) },
                 "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
                 "--fine-tune" => result with { FineTune = true },
+                "--filter-generated" => result with { FilterGenerated = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },

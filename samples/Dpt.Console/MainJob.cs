@@ -145,6 +145,7 @@ internal sealed class MainJob
         options.GeneratedImagesPerClass = _args.GeneratedPerClass;
         options.GeneratedImageWeight = _args.GeneratedWeight;
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
+        options.GeneratedImageFilter = _args.FilterGenerated ? stage1.Classifier : null;
         var clock = Stopwatch.StartNew();
         using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
         double seconds = clock.Elapsed.TotalSeconds;
@@ -155,6 +156,7 @@ internal sealed class MainJob
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
+            ["filteredByStage1"] = _args.FilterGenerated,
         };
     }
 

@@ -30,6 +30,15 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         /// <summary>Weight of a generated image in the supervised loss, relative to a real labeled one. Default: 1.</summary>
         public double GeneratedImageWeight { get; set; } = 1.0;
 
+        /// <summary>
+        /// A classifier that vets the generated images (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>):
+        /// only those it assigns to the class they were generated for are used, before <see cref="GeneratedImagesPerClass"/>
+        /// takes its share. A generator trained on wrong pseudo-labels draws many images of other classes; this keeps
+        /// them out of the labeled set. Null uses every image. Default: null.
+        /// </summary>
+        [ExcludedFromFingerprint]   // the images it keeps are fingerprinted
+        public TrainedClassifier? GeneratedImageFilter { get; set; }
+
         /// <summary>A classifier to fine-tune from (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>); null trains from scratch. Default: null.</summary>
         [ExcludedFromFingerprint]
         public TrainedClassifier? StartFrom { get; set; }
@@ -76,6 +85,8 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         {
             if (generated.Shape != data.Shape || generated.ClassNames.Count != data.ClassNames.Count)
                 throw new ArgumentException($"The generated images are {generated.Shape} with {generated.ClassNames.Count} classes; the real rows are {data.Shape} with {data.ClassNames.Count}.", nameof(input));
+            if (_options.GeneratedImageFilter is not null)
+                generated = KeepAgreed(generated, _options.GeneratedImageFilter, channel);
             generated = Take(generated, _options.GeneratedImagesPerClass);
         }
         var classifier = ClassifierTraining.Train(_host, channel, _options, data, nameof(DptClassifierTrainer), generated,
@@ -87,6 +98,20 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
         ClassifierOutputs.OutputShape(ClassifierTraining.CheckLabel(inputSchema, _options.LabelColumnName), _options.ImageColumnName,
             _options.ScoreColumnName, _options.PredictedLabelColumnName, null);
+
+    /// <summary>The generated images whose class <paramref name="filter"/> predicts as the one they were generated for.</summary>
+    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, IChannel channel)
+    {
+        int classes = generated.ClassNames.Count;
+        if (filter.ClassNames.Count != classes || filter.Shape != generated.Shape)
+            throw new ArgumentException($"GeneratedImageFilter classifies {filter.Shape} images into {filter.ClassNames.Count} classes; the generated images are {generated.Shape} with {classes} classes.");
+        var probabilities = filter.PredictProbabilities(generated.Pixels, generated.Count);
+        var kept = Enumerable.Range(0, generated.Count)
+            .Where(i => Enumerable.Range(0, classes).MaxBy(c => probabilities[i * classes + c]) == generated.Labels[i]).ToArray();
+        channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: GeneratedImageFilter keeps {kept.Length} of {generated.Count} generated images " +
+            $"(per class: {string.Join(", ", Enumerable.Range(0, classes).Select(c => kept.Count(i => generated.Labels[i] == c)))}).");
+        return generated.Select(kept);
+    }
 
     /// <summary>The first <paramref name="perClass"/> images of each class (all when null).</summary>
     private static ImageDataset Take(ImageDataset generated, int? perClass)

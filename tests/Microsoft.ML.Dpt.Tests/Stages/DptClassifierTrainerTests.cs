@@ -52,6 +52,27 @@ public class DptClassifierTrainerTests
     }
 
     [Fact]
+    public void TheGeneratedImageFilterKeepsExactlyTheImagesItAssignsToTheirOwnClass()
+    {
+        var (ml, train, _, log) = SmallData();
+        using var stage1 = ml.Dpt().PseudoLabeler(PseudoLabelerTests.TinyOptions()).Fit(train);
+        // Stand-ins for generated images: real ones, "generated for" the class stage 1 predicts on even rows and for
+        // another class on odd rows.
+        var images = TestData.SmallTrain(2);
+        var probabilities = stage1.Classifier.PredictProbabilities(images.Pixels, images.Count);
+        var predicted = Enumerable.Range(0, images.Count).Select(i => Enumerable.Range(0, 10).MaxBy(c => probabilities[i * 10 + c])).ToArray();
+        var generated = new ImageDataset(images.Pixels, predicted.Select((p, i) => i % 2 == 0 ? p : (p + 1) % 10).ToArray(), images.Shape, images.ClassNames);
+
+        using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register(nameof(DptClassifierTrainer)).Start("test");
+        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, channel);
+
+        Assert.Equal(images.Count / 2, kept.Count);
+        Assert.Equal(Enumerable.Range(0, images.Count).Where(i => i % 2 == 0).Select(i => predicted[i]), kept.Labels);
+        Assert.Equal(images.Select(Enumerable.Range(0, images.Count).Where(i => i % 2 == 0).ToArray()).Pixels, kept.Pixels);
+        Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {images.Count / 2} of {images.Count} generated images"));
+    }
+
+    [Fact]
     public void SaveAndLoadRoundTripExactly()
     {
         var (ml, train, test, _) = SmallData();
