@@ -117,7 +117,7 @@ internal static class ClassifierTraining
             .SelectMany(group => group.OrderByDescending(i => certainty[i]).ThenBy(i => i)
                 .Take((int)Math.Ceiling(options.PropagatedLabelFraction * group.Count())))
             .OrderBy(i => i).ToArray();
-        log($"{chosen.Length} unlabeled rows join the labeled set with their propagated class (certainty {chosen.Select(i => certainty[i]).DefaultIfEmpty().Min():F3} and above)");
+        log($"{chosen.Length} unlabeled rows join the labeled set with their propagated class (lowest certainty {chosen.Select(i => certainty[i]).DefaultIfEmpty().Min():F3})");
         var propagated = new ImageDataset(data.Select(chosen).Pixels, chosen.Select(i => labels[i]).ToArray(), data.Shape, data.ClassNames);
         var weights = chosen.Select(i => certainty[i]).ToArray();
         return extraLabeled is null
