@@ -39,6 +39,15 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         [ExcludedFromFingerprint]   // the images it keeps are fingerprinted
         public TrainedClassifier? GeneratedImageFilter { get; set; }
 
+        /// <summary>
+        /// Vets the generated images with the classifier that scored the input rows, as <see cref="GeneratedImageFilter"/>
+        /// does: in a chain (<c>DualPseudoTraining</c>, or the three estimators appended by hand) that is stage 1's
+        /// classifier, which is not fitted yet when the options are written. Ignored when <see cref="GeneratedImageFilter"/>
+        /// is set. Default: false.
+        /// </summary>
+        [ExcludedFromFingerprint]   // as GeneratedImageFilter
+        public bool FilterWithPseudoLabeler { get; set; }
+
         /// <summary>A classifier to fine-tune from (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>); null trains from scratch. Default: null.</summary>
         [ExcludedFromFingerprint]
         public TrainedClassifier? StartFrom { get; set; }
@@ -85,8 +94,9 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         {
             if (generated.Shape != data.Shape || generated.ClassNames.Count != data.ClassNames.Count)
                 throw new ArgumentException($"The generated images are {generated.Shape} with {generated.ClassNames.Count} classes; the real rows are {data.Shape} with {data.ClassNames.Count}.", nameof(input));
-            if (_options.GeneratedImageFilter is not null)
-                generated = KeepAgreed(generated, _options.GeneratedImageFilter, channel);
+            var filter = _options.GeneratedImageFilter ?? (_options.FilterWithPseudoLabeler ? StageOneClassifier(input) : null);
+            if (filter is not null)
+                generated = KeepAgreed(generated, filter, channel);
             generated = Take(generated, _options.GeneratedImagesPerClass);
         }
         var classifier = ClassifierTraining.Train(_host, channel, _options, data, nameof(DptClassifierTrainer), generated,
@@ -98,6 +108,12 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
         ClassifierOutputs.OutputShape(ClassifierTraining.CheckLabel(inputSchema, _options.LabelColumnName), _options.ImageColumnName,
             _options.ScoreColumnName, _options.PredictedLabelColumnName, null);
+
+    /// <summary>The classifier that scored the rows the generator learned from: stage 1's, when the chain passes it along.</summary>
+    private static TrainedClassifier StageOneClassifier(IDataView input) =>
+        (input as SyntheticImagesDataView)?.RowClassifier
+        ?? throw new InvalidOperationException("DptClassifierTrainer: FilterWithPseudoLabeler needs the input to be a ConditionalDiffusionTransformer's output " +
+            "over a PseudoLabelerTransformer's output (the DPT chain); otherwise set GeneratedImageFilter to the classifier to vet with.");
 
     /// <summary>The generated images whose class <paramref name="filter"/> predicts as the one they were generated for.</summary>
     internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, IChannel channel)

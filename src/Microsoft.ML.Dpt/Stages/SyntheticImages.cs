@@ -25,6 +25,10 @@ internal sealed class SyntheticImagesDataView : IDataView, ISyntheticImageSource
     }
 
     public ImageDataset SyntheticImages { get; }
+
+    /// <summary>The classifier that scored the rows (stage 1's, when stage 2 directly follows it in a chain), or null.</summary>
+    public Models.TrainedClassifier? RowClassifier => (_rows as Scoring.ScoredDataView)?.Classifier;
+
     public bool CanShuffle => _rows.CanShuffle;
     public DataViewSchema Schema => _rows.Schema;
     public long? GetRowCount() => _rows.GetRowCount();

@@ -49,6 +49,20 @@ public class DptClassifierTrainerTests
         var prediction = engine.Predict(new PseudoLabelerTests.ImageInput { Image = test.GetColumn<float[]>("Image").First() });
         Assert.Equal(10, prediction.Score.Length);
         Assert.Equal(scored.GetColumn<uint>("PredictedLabel").First(), prediction.PredictedLabel);
+
+        // Stage 3 again on the chain's stage-2 output, vetting the generated images with stage 1's classifier, which
+        // the chain passes along: the log names how many of the 30 were kept.
+        IDataView withGenerated = train;
+        foreach (var transformer in model.Take(2)) withGenerated = transformer.Transform(withGenerated);
+        var filtered = TinyOptions();
+        filtered.FilterWithPseudoLabeler = true;
+        using var _ = ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated);
+        Assert.Contains(log, m => m.Contains("GeneratedImageFilter keeps") && m.Contains("of 30 generated images"));
+
+        // Without the chain there is no stage-1 classifier to ask: a clear error.
+        var error = Assert.Throws<InvalidOperationException>(() => ml.Dpt().DptClassifierTrainer(filtered).Fit(
+            model.Skip(1).First().Transform(train)));
+        Assert.Contains("FilterWithPseudoLabeler needs the input", error.Message);
     }
 
     [Fact]

@@ -114,6 +114,9 @@ internal sealed class ClassifierOutputs
         public int? KnownLabelIndex { get; }
         public int Classes => _outputs.Classes;
 
+        /// <summary>The classifier that computes the outputs.</summary>
+        public TrainedClassifier Classifier => _outputs.Classifier;
+
         /// <summary>Index in the output schema of the first added column.</summary>
         public int FirstOutputIndex => InputSchema.Count;
 

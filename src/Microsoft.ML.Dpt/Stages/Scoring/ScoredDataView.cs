@@ -22,6 +22,9 @@ internal sealed class ScoredDataView : IDataView
 
     public bool CanShuffle => false;
     public DataViewSchema Schema => _binding.OutputSchema;
+
+    /// <summary>The classifier whose columns this view adds (stage 3 can vet generated images with stage 1's).</summary>
+    public Models.TrainedClassifier Classifier => _binding.Classifier;
     public long? GetRowCount() => _input.GetRowCount();
 
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
