@@ -20,7 +20,6 @@ internal sealed record CommandLine
     public int? PretrainingSteps { get; init; }
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
-    public int PropagationRounds { get; init; } = 1;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
@@ -63,8 +62,6 @@ internal sealed record CommandLine
           --neighbors N            neighbours per image in the label-propagation graph (default 10)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
                                    unlabeled rows that joins the labeled set (default 0.2)
-          --propagation-rounds N   propagation-freematch: rounds of propagation and training; each round
-                                   after the first propagates over the previous round's classifier (default 1)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
                                    classifier (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
@@ -129,7 +126,6 @@ internal sealed record CommandLine
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
-                "--propagation-rounds" => result with { PropagationRounds = Int("--propagation-rounds", 1) },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },

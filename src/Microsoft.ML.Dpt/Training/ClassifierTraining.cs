@@ -69,7 +69,7 @@ internal static class ClassifierTraining
                 if (initial is null)
                     throw new InvalidOperationException($"{stage}: PropagatedLabelFraction spreads labels over a pretrained encoder's features; set Pretraining" +
                         (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
-                return TrainWithPropagatedLabels(options, data, seed, extraLabeled, extraWeights, initial, new ClassifierTrainingLoop(options, device, stage, report, Log), device, Log);
+                (extraLabeled, extraWeights) = AddPropagatedRows(initial, options, data, extraLabeled, extraWeights, device, Log);
             }
             return new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeights, initial);
         }
@@ -98,37 +98,6 @@ internal static class ClassifierTraining
         catch
         {
             encoder.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// <see cref="SemiSupervisedTrainerOptions.PropagationRounds"/> rounds of label propagation and training: round 1
-    /// propagates over the pretrained encoder's features, each later one over the features of the classifier the
-    /// round before trained, which have learned the classes (Iscen et al. re-propagate as training goes on). Every
-    /// round trains from <paramref name="initial"/> again, so only the previous round's labels carry over, not its
-    /// weights; the last round's classifier is returned.
-    /// </summary>
-    private static TrainedClassifier TrainWithPropagatedLabels(SemiSupervisedTrainerOptions options, ImageDataset data, int seed,
-        ImageDataset? extraLabeled, float[]? extraWeights, TrainedClassifier initial, ClassifierTrainingLoop loop, TorchSharp.torch.Device device, Action<string> log)
-    {
-        TrainedClassifier? previous = null;
-        try
-        {
-            for (int round = 1; round <= options.PropagationRounds; round++)
-            {
-                if (options.PropagationRounds > 1)
-                    log($"propagation round {round} of {options.PropagationRounds}, over the features of {(previous is null ? "the pretrained encoder" : "round " + (round - 1) + "'s classifier")}");
-                var (extra, weights) = AddPropagatedRows(previous ?? initial, options, data, extraLabeled, extraWeights, device, log);
-                var trained = loop.Train(data, seed, extra, weights, initial);
-                previous?.Dispose();
-                previous = trained;
-            }
-            return previous!;
-        }
-        catch
-        {
-            previous?.Dispose();
             throw;
         }
     }

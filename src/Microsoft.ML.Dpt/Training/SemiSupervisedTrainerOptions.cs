@@ -110,14 +110,6 @@ public class SemiSupervisedTrainerOptions
     [ExcludedFromFingerprint]   // as PropagationNeighbors
     public double PropagatedLabelFraction { get; set; }
 
-    /// <summary>
-    /// With <see cref="PropagatedLabelFraction"/> above 0: how many times propagation and training alternate. Round 1
-    /// propagates over the pretrained encoder's features; each later round propagates over the features of the
-    /// classifier the round before trained and trains again from the pretrained encoder with those labels. Default: 1.
-    /// </summary>
-    [ExcludedFromFingerprint]   // as PropagationNeighbors: each round's training is fingerprinted by its labeled rows
-    public int PropagationRounds { get; set; } = 1;
-
     /// <summary>Where to train. Default: <see cref="DptDevice.Auto"/>.</summary>
     [ExcludedFromFingerprint]
     public DptDevice Device { get; set; } = DptDevice.Auto;
@@ -181,7 +173,6 @@ public class SemiSupervisedTrainerOptions
         Check(HeadL2Regularization >= 0 && double.IsFinite(HeadL2Regularization), nameof(HeadL2Regularization), HeadL2Regularization, "a non-negative number");
         Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
         Check(PropagatedLabelFraction is >= 0 and <= 1, nameof(PropagatedLabelFraction), PropagatedLabelFraction, "a fraction in [0, 1]");
-        Check(PropagationRounds >= 1, nameof(PropagationRounds), PropagationRounds, "at least 1");
         Check(PropagatedLabelFraction == 0 || Head == FewLabelHead.FineTune, nameof(PropagatedLabelFraction), PropagatedLabelFraction,
             "0 unless Head is FineTune (the LabelPropagation head already uses every row)");
         Pretraining?.Validate(nameof(Pretraining) + ".");

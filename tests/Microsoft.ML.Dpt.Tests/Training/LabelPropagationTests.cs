@@ -126,32 +126,6 @@ public class LabelPropagationTests
     }
 
     [Fact]
-    public void EachLaterRoundPropagatesOverTheFeaturesOfTheClassifierTheRoundBeforeTrained()
-    {
-        var ml = new MLContext(seed: 1);
-        var log = new List<string>();
-        ml.Log += (_, e) => { if (e.Source.StartsWith(nameof(PseudoLabeler))) lock (log) log.Add(e.Message); };
-        var data = FewLabelSplit.Apply(TestData.SmallTrain(6), 1, seed: 1);
-        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
-        options.NumberOfSteps = 2;
-        options.PropagationNeighbors = 5;
-        options.PropagatedLabelFraction = 0.5;
-        options.PropagationRounds = 2;
-        using var twoRounds = ml.Dpt().PseudoLabeler(options).Fit(data.ToDataView(ml));
-        options.PropagationRounds = 1;
-        using var oneRound = ml.Dpt().PseudoLabeler(options).Fit(data.ToDataView(ml));
-
-        Assert.Contains(log, m => m.Contains("propagation round 1 of 2, over the features of the pretrained encoder"));
-        Assert.Contains(log, m => m.Contains("propagation round 2 of 2, over the features of round 1's classifier"));
-        Assert.Equal(3, log.Count(m => m.Contains("join the labeled set")));   // two rounds, then one
-        // Round 2 trained on other labeled rows than the single round, so its weights differ; the seed is the same.
-        Assert.NotEqual(oneRound.Classifier.PredictProbabilities(data.Pixels, data.Count), twoRounds.Classifier.PredictProbabilities(data.Pixels, data.Count));
-
-        options.PropagationRounds = 0;
-        Assert.Contains("PropagationRounds", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
-    }
-
-    [Fact]
     public void PropagatedLabelsNeedAPretrainedEncoderAndTheFineTuneHead()
     {
         var ml = new MLContext(seed: 1);
