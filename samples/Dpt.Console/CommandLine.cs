@@ -20,6 +20,7 @@ internal sealed record CommandLine
     public int? PretrainingSteps { get; init; }
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
+    public double PixelWeight { get; init; } = 1.0;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
@@ -60,6 +61,8 @@ internal sealed record CommandLine
                                    Runtime on the CPU: about 50 images/s on 2 cores)
           --pretraining-steps N    contrastive pretraining steps (default: from the preset)
           --neighbors N            neighbours per image in the label-propagation graph (default 10)
+          --pixel-weight W         weight of the pixels beside the encoder's features in that graph's
+                                   similarity; 0: the features alone (default 1)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
                                    unlabeled rows that joins the labeled set (default 0.2)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
@@ -120,12 +123,13 @@ internal sealed record CommandLine
                 "--stages" => result with { Stages = ParseStages(Value()) },
                 "--stage2-reference" => result with { Stage2Reference = true },
                 "--generated-per-class" => result with { GeneratedPerClass = GeneratedCount(Value()) },
-                "--generated-weight" => result with { GeneratedWeight = Weight(Value()) },
+                "--generated-weight" => result with { GeneratedWeight = NonNegative("--generated-weight", Value()) },
                 "--fine-tune" => result with { FineTune = true },
                 "--filter-generated" => result with { FilterGenerated = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
+                "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },
@@ -147,9 +151,9 @@ internal sealed record CommandLine
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= 1
             ? v : throw new ArgumentException($"Option {name} needs a fraction in (0, 1]; got '{text}'.");
 
-    private static double Weight(string text) =>
+    private static double NonNegative(string name, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && double.IsFinite(v)
-            ? v : throw new ArgumentException($"Option --generated-weight needs a non-negative number; got '{text}'.");
+            ? v : throw new ArgumentException($"Option {name} needs a non-negative number; got '{text}'.");
 
     private static int[] IntList(string name, string text) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t =>

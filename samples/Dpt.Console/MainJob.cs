@@ -166,6 +166,7 @@ internal sealed class MainJob
         UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
         Pretraining = method.Pretrained ? new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch } : null,
         Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
+        PropagationPixelWeight = _args.PixelWeight,
         PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };

