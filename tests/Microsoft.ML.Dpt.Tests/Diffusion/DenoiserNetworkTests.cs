@@ -54,7 +54,7 @@ public class DenoiserNetworkTests
         var data = TestData.SmallTrain(30);
         var options = new DiffusionTrainerOptions
         {
-            Size = DenoiserSize.Tiny, NumberOfSteps = 300, BatchSize = 32, LearningRate = 2e-3, WarmupSteps = 20, LogInterval = 30,
+            Size = DenoiserSize.Tiny, NumberOfSteps = 150, BatchSize = 32, LearningRate = 2e-3, WarmupSteps = 10, LogInterval = 15,
             Prediction = prediction, Device = Microsoft.ML.Dpt.Runtime.DptDevice.Cpu,
         };
         var reports = new List<TrainingProgress>();

@@ -19,7 +19,7 @@ public class SemiSupervisedLearningTests
 
     private static PseudoLabeler.Options Budget(SemiSupervisedAlgorithm algorithm) => new()
     {
-        Algorithm = algorithm, NumberOfSteps = 1500, BatchSize = 32, UnlabeledRatio = 3, NetworkWidth = 16,
+        Algorithm = algorithm, NumberOfSteps = 750, BatchSize = 32, UnlabeledRatio = 3, NetworkWidth = 16,
         Device = DptDevice.Cpu, Seed = 1, KeepKnownLabels = false, LogInterval = 500,
     };
 
