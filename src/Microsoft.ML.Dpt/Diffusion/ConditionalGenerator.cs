@@ -13,18 +13,19 @@ namespace Microsoft.ML.Dpt.Diffusion;
 
 /// <summary>
 /// A trained class-conditional diffusion model ready to generate: the EMA denoiser with its schedule, the class
-/// names and image shape, and default sampling settings (sampler, steps, guidance scale). The same seed gives
+/// names and image shape, and default sampling settings (sampler, steps, guidance scale, clamping). The same seed gives
 /// the same images on any device (noise is drawn on the CPU).
 /// </summary>
 public sealed class ConditionalGenerator : IDisposable
 {
     private const string Kind = "Microsoft.ML.Dpt.ConditionalGenerator";
-    private const int FormatVersion = 1;
+    /// <summary>2 added <see cref="ClipDenoisedImages"/>; a version-1 file samples without it, as it did.</summary>
+    private const int FormatVersion = 2;
     private const string WeightsEntry = "denoiser.bin";
     private const int GenerationBatchSize = 250;
 
     internal ConditionalGenerator(DiffusionModel model, DenoiserSpec spec, ImageShape shape, IReadOnlyList<string> classNames, Device device,
-        SamplerKind sampler, int samplingSteps, double guidanceScale)
+        SamplerKind sampler, int samplingSteps, double guidanceScale, bool clipDenoisedImages)
     {
         Model = model;
         Spec = spec;
@@ -34,6 +35,7 @@ public sealed class ConditionalGenerator : IDisposable
         Sampler = sampler;
         SamplingSteps = samplingSteps;
         GuidanceScale = guidanceScale;
+        ClipDenoisedImages = clipDenoisedImages;
         Model.Network.eval();
     }
 
@@ -53,6 +55,8 @@ public sealed class ConditionalGenerator : IDisposable
     public int SamplingSteps { get; }
     /// <summary>Default guidance scale.</summary>
     public double GuidanceScale { get; }
+    /// <summary>Whether sampling clamps each step's clean-image estimate to the data range (<see cref="ClippedCleanEstimate"/>).</summary>
+    public bool ClipDenoisedImages { get; }
 
     /// <summary>Generates <paramref name="count"/> images of class <paramref name="classIndex"/> as a tensor [count, C, H, W] in [0, 1] on the CPU.</summary>
     public Tensor GenerateTensor(int classIndex, int count, int seed, SamplerKind? sampler = null, int? steps = null, double? guidanceScale = null,
@@ -74,7 +78,8 @@ public sealed class ConditionalGenerator : IDisposable
             using var scope = NewDisposeScope();
             var noise = randn(new long[] { n, Shape.Channels, Shape.Height, Shape.Width }, generator: generator).to(Device);
             var labels = full(n, (long)classIndex, device: Device);
-            var guided = new ClassifierFreeGuidance(Model, labels, scale);
+            INoisePredictor guided = new ClassifierFreeGuidance(Model, labels, scale);
+            if (ClipDenoisedImages) guided = new ClippedCleanEstimate(guided, Model.Schedule);
             var sample = chosen.Sample(guided, Model.Schedule, noise, stepCount, generator);
             batches.Add(((sample.clamp(-1, 1) + 1) / 2).cpu().MoveToOuterDisposeScope());
         }
@@ -151,6 +156,7 @@ public sealed class ConditionalGenerator : IDisposable
             ["classNames"] = new JsonArray(ClassNames.Select(n => (JsonNode)n!).ToArray()),
             ["schedule"] = Model.Schedule.Kind.ToString(), ["scheduleSteps"] = Model.Schedule.Steps, ["prediction"] = Model.Prediction.ToString(),
             ["sampler"] = Sampler.ToString(), ["samplingSteps"] = SamplingSteps, ["guidanceScale"] = GuidanceScale,
+            ["clipDenoisedImages"] = ClipDenoisedImages,
         };
         ModelFile.Write(path, Kind, FormatVersion, manifest, new Dictionary<string, Action<Stream>> { [WeightsEntry] = s => Model.Network.save(s) });
     }
@@ -171,8 +177,9 @@ public sealed class ConditionalGenerator : IDisposable
         network.to(torchDevice);
         var schedule = NoiseSchedule.Create(Enum<NoiseScheduleKind>("schedule"), file.Get<int>("scheduleSteps"));
         var model = new DiffusionModel(network, schedule, Enum<PredictionType>("prediction"));
+        bool clip = file.Get<int>("formatVersion") >= 2 && file.Get<bool>("clipDenoisedImages");
         return new ConditionalGenerator(model, spec, new ImageShape(dims[0], dims[1], dims[2]), classNames, torchDevice,
-            Enum<SamplerKind>("sampler"), file.Get<int>("samplingSteps"), file.Get<double>("guidanceScale"));
+            Enum<SamplerKind>("sampler"), file.Get<int>("samplingSteps"), file.Get<double>("guidanceScale"), clip);
     }
 
     /// <inheritdoc/>

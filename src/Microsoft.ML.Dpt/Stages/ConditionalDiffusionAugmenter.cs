@@ -58,7 +58,8 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
         var loop = new DiffusionTrainingLoop(_options, device, ProgressSink.Create(channel, _options.Progress),
             message => channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: {message}."));
         var model = loop.Train(data, spec, seed);
-        var generator = new ConditionalGenerator(model, spec, image.Shape, label.ClassNames, device, _options.Sampler, _options.SamplingSteps, _options.GuidanceScale);
+        var generator = new ConditionalGenerator(model, spec, image.Shape, label.ClassNames, device, _options.Sampler, _options.SamplingSteps, _options.GuidanceScale,
+            _options.ClipDenoisedImages);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var synthetic = generator.GenerateDataset(_options.ImagesPerClass, seed, _options.CancellationToken);
         channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: generated {synthetic.Count} images ({_options.ImagesPerClass} per class, {_options.Sampler}, {_options.SamplingSteps} steps, guidance {_options.GuidanceScale}) in {clock.Elapsed.TotalSeconds:F1} s.");

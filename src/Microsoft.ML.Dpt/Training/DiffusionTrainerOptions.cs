@@ -64,6 +64,15 @@ public class DiffusionTrainerOptions
     [ExcludedFromFingerprint]
     public double GuidanceScale { get; set; } = 1.0;
 
+    /// <summary>
+    /// Clamp each sampling step's clean-image estimate x̂₀ to the data range before the sampler uses it
+    /// (<see cref="Diffusion.ClippedCleanEstimate"/>, DDPM's and diffusers' <c>clip_sample</c>). Without it a briefly
+    /// trained model's samples saturate into speckle: on full Fashion-MNIST with the quick preset's generator, the FD
+    /// of 500 samples to 500 test images was 41.6 unclamped against 17.0 clamped. Default: true.
+    /// </summary>
+    [ExcludedFromFingerprint]
+    public bool ClipDenoisedImages { get; set; } = true;
+
     /// <summary>Sampler used for the generated images. Default: <see cref="SamplerKind.DpmSolverPlusPlus"/>.</summary>
     [ExcludedFromFingerprint]
     public SamplerKind Sampler { get; set; } = SamplerKind.DpmSolverPlusPlus;

@@ -34,6 +34,7 @@ public class MainJobTests
     [InlineData("--stages 4", "Option --stages must be 1, 2 or 3; got '4'.")]
     [InlineData("--seed", "Option --seed needs a value.")]
     [InlineData("--generated-weight -1", "Option --generated-weight needs a non-negative number; got '-1'.")]
+    [InlineData("--pixel-weight nan", "Option --pixel-weight needs a non-negative number; got 'nan'.")]
     [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch, freematch, contrastive-head, contrastive-means, contrastive-propagation, contrastive-freematch, propagation-freematch, resnet18-head; got 'mixmatch'.")]
     [InlineData("--fast", "Unknown option '--fast'; see --help.")]
     public void WrongOptionsEndWithOneLineAndExitCode1(string args, string message)
