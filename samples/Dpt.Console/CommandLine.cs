@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.ML.Dpt.Diffusion.Samplers;
 using Microsoft.ML.Dpt.Runtime;
 
 namespace Dpt.ConsoleApp;
@@ -21,6 +22,7 @@ internal sealed record CommandLine
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
     public double PixelWeight { get; init; } = 1.0;
+    public bool BalanceClasses { get; init; } = true;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
@@ -30,6 +32,7 @@ internal sealed record CommandLine
     public double GeneratedWeight { get; init; } = 0.25;
     public bool FineTune { get; init; }
     public int? DiffusionSteps { get; init; }
+    public SamplerKind Sampler { get; init; } = SamplerKind.DpmSolverPlusPlus;
     public int? EvaluationImages { get; init; }
     public bool Help { get; init; }
 
@@ -63,6 +66,8 @@ internal sealed record CommandLine
           --neighbors N            neighbours per image in the label-propagation graph (default 10)
           --pixel-weight W         weight of the pixels beside the encoder's features in that graph's
                                    similarity; 0: the features alone (default 1)
+          --no-class-balance       label propagation takes each image's largest score as it is, instead of
+                                   giving every class its share of the labeled images (default: balanced)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
                                    unlabeled rows that joins the labeled set (default 0.2)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
@@ -78,6 +83,8 @@ internal sealed record CommandLine
           --filter-generated       stage 3 uses only the generated images that stage 1's classifier assigns
                                    to the class they were generated for
           --diffusion-steps N      diffusion training steps (default: from the preset)
+          --sampler S              sampler of the generated images, 25 steps: ddpm, ddim or dpmsolverplusplus
+                                   (default dpmsolverplusplus; ddpm's images are more often of their class)
           --evaluation-images N    generated and real images that FD and CAS use (default 2000)
           --device auto|cpu|cuda   where to train (default auto)
           --seed S                 seed of the label split, the weights and the sampling (default 1)
@@ -127,9 +134,11 @@ internal sealed record CommandLine
                 "--fine-tune" => result with { FineTune = true },
                 "--filter-generated" => result with { FilterGenerated = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
+                "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
+                "--no-class-balance" => result with { BalanceClasses = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },

@@ -167,6 +167,7 @@ internal sealed class MainJob
         Pretraining = method.Pretrained ? new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch } : null,
         Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
         PropagationPixelWeight = _args.PixelWeight,
+        PropagationBalancesClasses = _args.BalanceClasses,
         PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };

@@ -92,7 +92,7 @@ internal static class ClassifierTraining
         try
         {
             var network = FrozenFeatureHead.Fit(encoder, options.Head, data, extraLabeled, extraWeight,
-                options.HeadL2Regularization, options.PropagationNeighbors, options.PropagationPixelWeight, seed, device, options.CancellationToken, log);
+                options.HeadL2Regularization, PropagationSettings.From(options), seed, device, options.CancellationToken, log);
             return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
         }
         catch
@@ -110,7 +110,7 @@ internal static class ClassifierTraining
     private static (ImageDataset Extra, float[] Weights) AddPropagatedRows(TrainedClassifier encoder, SemiSupervisedTrainerOptions options, ImageDataset data,
         ImageDataset? extraLabeled, float[]? extraWeights, TorchSharp.torch.Device device, Action<string> log)
     {
-        var (labels, certainty) = FrozenFeatureHead.PropagateLabels(encoder.Network, data, options.PropagationNeighbors, options.PropagationPixelWeight,
+        var (labels, certainty) = FrozenFeatureHead.PropagateLabels(encoder.Network, data, PropagationSettings.From(options),
             device, options.CancellationToken, log);
         var chosen = Enumerable.Range(0, data.Count)
             .Where(i => data.Labels[i] < 0 && certainty[i] > 0)

@@ -49,6 +49,52 @@ public class LabelPropagationTests
     }
 
     [Fact]
+    public void BalancingMovesTheBoundaryBetweenOffCentreLabelsToWhereEachClassGetsItsShare()
+    {
+        // One unbroken arc, its first half class 0 and its second half class 1, labeled at its start and well past
+        // its middle: left alone, the boundary falls midway between the two labels and class 1 takes 70 of the
+        // 100 points; with equal shares it moves to the middle of the arc.
+        const int Points = 100;
+        var features = new float[2 * Points];
+        for (int i = 0; i < Points; i++)
+            (features[2 * i], features[2 * i + 1]) = ((float)Math.Cos(2.0 * i / Points), (float)Math.Sin(2.0 * i / Points));
+        var truth = Enumerable.Range(0, Points).Select(i => i < Points / 2 ? 0 : 1).ToArray();
+        var seeds = Enumerable.Repeat(-1, Points).ToArray();
+        seeds[0] = 0;
+        seeds[60] = 1;
+        var weights = Enumerable.Repeat(1f, Points).ToArray();
+        using var x = tensor(features, new long[] { Points, 2 });
+
+        var (alone, _) = LabelPropagation.Propagate(x, seeds, weights, 2, neighbors: 4, CancellationToken.None);
+        var (balanced, certainty) = LabelPropagation.Propagate(x, seeds, weights, 2, neighbors: 4, CancellationToken.None, classShares: new[] { 0.5f, 0.5f });
+
+        int Right(int[] labels) => Enumerable.Range(0, Points).Count(i => labels[i] == truth[i]);
+        Assert.InRange(Right(alone), 0, 85);
+        Assert.InRange(Right(balanced), 95, Points);
+        Assert.Equal(0, balanced[0]);
+        Assert.Equal(1, balanced[Points - 1]);
+        Assert.All(certainty, c => Assert.InRange(c, 0f, 1f));
+        Assert.Throws<ArgumentException>(() => LabelPropagation.Propagate(x, seeds, weights, 2, 4, CancellationToken.None, classShares: new[] { 0.5f, 0.6f }));
+    }
+
+    [Fact]
+    public void BalancingGivesEachClassItsMassAndKeepsEachRowsOrderOfPreference()
+    {
+        // Eight rows lean to class 0 and two to class 1; the shares ask for half each.
+        var leaning = new[] { 0.95f, 0.9f, 0.85f, 0.8f, 0.75f, 0.7f, 0.65f, 0.6f, 0.3f, 0.2f };
+        using var probabilities = stack(leaning.Select(p => tensor(new[] { p, 1 - p })).ToArray());
+        using var balanced = LabelPropagation.Balance(probabilities, tensor(new[] { 5f, 5f }));
+
+        var mass = balanced.sum(0, keepdim: false).data<float>().ToArray();
+        Assert.InRange(mass[0], 4.9f, 5.1f);
+        Assert.InRange(mass[1], 4.9f, 5.1f);
+        var toClass0 = balanced[.., 0].data<float>().ToArray();
+        for (int i = 1; i < leaning.Length; i++) Assert.True(toClass0[i] < toClass0[i - 1], $"row {i} overtook row {i - 1}");
+        Assert.True(toClass0[0] > 0.5f && toClass0[^1] < 0.5f);
+        Assert.All(balanced.sum(1, keepdim: false).data<float>().ToArray(), total => Assert.InRange(total, 0.999f, 1.001f));
+    }
+
+    [Fact]
     public void ARowThatNoLabelReachesHasNoCertaintyAndGeneratedSeedsCountByTheirWeight()
     {
         const int PerClass = 50;
@@ -122,7 +168,7 @@ public class LabelPropagationTests
         var joined = log.Single(m => m.Contains("join the labeled set"));
         int count = int.Parse(joined[(joined.IndexOf(": ", StringComparison.Ordinal) + 2)..].Split(' ')[0]);
         Assert.InRange(count, 25, 35);
-        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each, pixel weight 1)"));
+        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each, pixel weight 1, classes balanced)"));
     }
 
     /// <summary>An encoder whose features are noise, the same for every call and unrelated to the images.</summary>
@@ -149,7 +195,8 @@ public class LabelPropagationTests
         var unlabeled = Enumerable.Range(0, data.Count).Where(i => seeds[i] < 0).ToArray();
         int Right(double pixelWeight)
         {
-            var (labels, _) = FrozenFeatureHead.PropagateLabels(encoder, data, neighbors: 5, pixelWeight, CPU, CancellationToken.None, log.Add);
+            var graph = new PropagationSettings(Neighbors: 5, pixelWeight, BalanceClasses: false);
+            var (labels, _) = FrozenFeatureHead.PropagateLabels(encoder, data, graph, CPU, CancellationToken.None, log.Add);
             return unlabeled.Count(i => labels[i] == images.Labels[i]);
         }
 
@@ -157,8 +204,8 @@ public class LabelPropagationTests
         int featuresAlone = Right(0), withPixels = Right(1);
         Assert.True(featuresAlone <= 0.75 * unlabeled.Length, $"noise features alone: {featuresAlone} of {unlabeled.Length} right");
         Assert.True(withPixels >= 0.9 * unlabeled.Length, $"noise features and pixels: {withPixels} of {unlabeled.Length} right");
-        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0)"));
-        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 1)"));
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0, classes unbalanced)"));
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 1, classes unbalanced)"));
 
         var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
         options.PropagationPixelWeight = -1;

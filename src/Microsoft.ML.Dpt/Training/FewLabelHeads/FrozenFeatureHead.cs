@@ -25,15 +25,14 @@ internal static class FrozenFeatureHead
     /// <param name="extraLabeled">Generated images (stage 3), or null.</param>
     /// <param name="extraWeight">Weight of a generated image relative to a real labeled one.</param>
     /// <param name="l2">L2 regularisation of the logistic regression.</param>
-    /// <param name="neighbors">Neighbours per image in <see cref="FewLabelHead.LabelPropagation"/>'s graph.</param>
-    /// <param name="pixelWeight">Weight of the pixels beside the features in that graph's similarity (0: features only).</param>
+    /// <param name="graph">How <see cref="FewLabelHead.LabelPropagation"/> builds its graph and reads its result.</param>
     /// <param name="seed">Seed of ML.NET's trainer.</param>
     /// <param name="device">Where the encoder runs.</param>
     /// <param name="cancel">Checked before and between batches of the feature pass.</param>
     /// <param name="log">Receives a progress line every 30 s of a long feature pass (an ONNX encoder on the CPU reads
     /// about 50 images/s).</param>
     public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, ImageDataset data, ImageDataset? extraLabeled,
-        double extraWeight, double l2, int neighbors, double pixelWeight, int seed, Device device, CancellationToken cancel, Action<string> log)
+        double extraWeight, double l2, PropagationSettings graph, int seed, Device device, CancellationToken cancel, Action<string> log)
     {
         int classes = data.ClassNames.Count;
         var classifier = new NormalizedFeatureClassifier(encoder, classes);
@@ -50,7 +49,7 @@ internal static class FrozenFeatureHead
         if (kind == FewLabelHead.LabelPropagation)
         {
             // Every unlabeled real row joins with its propagated class, weighted by its certainty (rows no label reaches stay out).
-            var (labels, certainty) = Propagate(normalized, data, extraNormalized, extraLabeled, (float)extraWeight, neighbors, pixelWeight, device, cancel, log);
+            var (labels, certainty) = Propagate(normalized, data, extraNormalized, extraLabeled, (float)extraWeight, graph, device, cancel, log);
             for (int i = 0; i < data.Count; i++)
                 if (data.Labels[i] < 0 && certainty[i] > 0) rows.Add((normalized[i], labels[i], certainty[i]));
         }
@@ -70,12 +69,12 @@ internal static class FrozenFeatureHead
     /// certainty in [0, 1] (a labeled row keeps its label). Stage 1 fine-tuning adds the most certain rows to its
     /// labeled set.
     /// </summary>
-    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, ImageDataset data, int neighbors, double pixelWeight,
+    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, ImageDataset data, PropagationSettings graph,
         Device device, CancellationToken cancel, Action<string> log)
     {
         network.eval();
         var (normalized, _, _) = NormalizedFeatures(network, data, null, device, cancel, log);
-        var (labels, certainty) = Propagate(normalized, data, Array.Empty<float[]>(), null, 1f, neighbors, pixelWeight, device, cancel, log);
+        var (labels, certainty) = Propagate(normalized, data, Array.Empty<float[]>(), null, 1f, graph, device, cancel, log);
         for (int i = 0; i < data.Count; i++)
             if (data.Labels[i] >= 0) (labels[i], certainty[i]) = (data.Labels[i], 1f);
         return (labels, certainty);
@@ -101,12 +100,15 @@ internal static class FrozenFeatureHead
     /// <summary>
     /// Label propagation over a graph of every real and every generated image: labeled real images seed it with
     /// weight 1, generated ones with <paramref name="extraWeight"/>. An image is described by its normalised features
-    /// and, at <paramref name="pixelWeight"/>, its pixels, centred on the real images' mean and L2-normalised; the two
+    /// and, at the graph's pixel weight, its pixels, centred on the real images' mean and L2-normalised; the two
     /// parts are joined and normalised again, so that at weight 1 each counts equally in the cosine similarity.
+    /// With class balancing, each class's share of the propagated rows is its share of the real labeled rows (the
+    /// generated ones, which stage 3 may have filtered unevenly, do not count; if a class has no real label, the
+    /// shares are equal).
     /// Returns the real rows' classes and certainties.
     /// </summary>
     private static (int[] Labels, float[] Certainty) Propagate(float[][] real, ImageDataset data, float[][] extra, ImageDataset? extraData,
-        float extraWeight, int neighbors, double pixelWeight, Device device, CancellationToken cancel, Action<string> log)
+        float extraWeight, PropagationSettings graph, Device device, CancellationToken cancel, Action<string> log)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int count = real.Length + extra.Length, length = real[0].Length;
@@ -120,20 +122,31 @@ internal static class FrozenFeatureHead
         using (var scope = NewDisposeScope())
         {
             var description = tensor(flat, new long[] { count, length }, device: device);
-            if (pixelWeight > 0)
+            if (graph.PixelWeight > 0)
             {
                 var pixels = data.ToTensor(device).flatten(1);
                 if (extraData is not null) pixels = cat(new[] { pixels, extraData.ToTensor(device).flatten(1) });
                 var centred = pixels - pixels.narrow(0, 0, real.Length).mean(new long[] { 0 }, keepdim: true);
-                description = nn.functional.normalize(cat(new[] { description, pixelWeight * nn.functional.normalize(centred, dim: 1) }, 1), dim: 1);
+                description = nn.functional.normalize(cat(new[] { description, graph.PixelWeight * nn.functional.normalize(centred, dim: 1) }, 1), dim: 1);
             }
-            (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, neighbors, cancel);
+            (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,
+                graph.BalanceClasses ? LabeledShares(data) : null);
         }
         var unlabeled = Enumerable.Range(0, real.Length).Where(i => data.Labels[i] < 0).ToArray();
         int reached = unlabeled.Count(i => certainty[i] > 0);
-        log($"label propagation over {count} images ({neighbors} neighbours each, pixel weight {pixelWeight}): {reached} of {unlabeled.Length} unlabeled images reached, " +
+        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
             $"mean certainty {unlabeled.Select(i => certainty[i]).DefaultIfEmpty().Average():F3}, {clock.Elapsed.TotalSeconds:F1} s");
         return (labels[..real.Length], certainty[..real.Length]);
+    }
+
+    /// <summary>Each class's share of the real labeled rows, or equal shares when a class has none.</summary>
+    private static float[] LabeledShares(ImageDataset data)
+    {
+        var counts = new float[data.ClassNames.Count];
+        foreach (int label in data.Labels)
+            if (label >= 0) counts[label]++;
+        float total = counts.Sum();
+        return counts.Select(c => counts.Contains(0) ? 1f / counts.Length : c / total).ToArray();
     }
 
     /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>

@@ -11,6 +11,9 @@ namespace Microsoft.ML.Dpt.Training.FewLabelHeads;
 /// affinity and Y the labeled images' one-hot rows, each class's column scaled to sum to one so that every class
 /// spreads with the same mass. Each image takes the class of its largest score; its certainty is one minus the
 /// normalised entropy of its scores. Everything runs as tensor operations on the features' device.
+/// Optionally the scores are first rebalanced so that each class takes a given share of the rows (class mass
+/// normalisation, Zhu et al. 2003): left alone, a class whose few labels sit in a dense region claims far more
+/// than its share.
 /// </summary>
 internal static class LabelPropagation
 {
@@ -33,6 +36,9 @@ internal static class LabelPropagation
     /// <summary>Rows of the similarity matrix computed at a time (a block is <c>BlockRows × count</c> floats).</summary>
     private const int BlockRows = 1024;
 
+    /// <summary>Sinkhorn rounds of the class balancing; each ends by normalising the rows, so the class masses end near their targets, not exactly on them.</summary>
+    private const int BalancingRounds = 10;
+
     /// <summary>
     /// Propagates <paramref name="seedWeights"/> over the graph of <paramref name="features"/>.
     /// </summary>
@@ -42,10 +48,14 @@ internal static class LabelPropagation
     /// <param name="classes">Number of classes.</param>
     /// <param name="neighbors">k, the neighbours per image.</param>
     /// <param name="cancel">Checked between blocks of the graph and between iterations.</param>
+    /// <param name="classShares">The share of the rows that each class should take (summing to 1), or null to take
+    /// each row's largest score as it is.</param>
     /// <returns>Each row's propagated class and its certainty in [0, 1] (0 for a row that no label reaches).</returns>
     public static (int[] Labels, float[] Certainty) Propagate(Tensor features, int[] seedLabels, float[] seedWeights, int classes, int neighbors,
-        CancellationToken cancel)
+        CancellationToken cancel, float[]? classShares = null)
     {
+        if (classShares is not null && (classShares.Length != classes || classShares.Any(s => !(s >= 0)) || Math.Abs(classShares.Sum() - 1) > 1e-3))
+            throw new ArgumentException($"Class shares must be {classes} non-negative numbers summing to 1; got [{string.Join(", ", classShares)}].", nameof(classShares));
         long count = features.shape[0];
         if (seedLabels.Length != count || seedWeights.Length != count)
             throw new ArgumentException($"{count} feature rows need as many seed labels and weights; got {seedLabels.Length} and {seedWeights.Length}.");
@@ -73,9 +83,26 @@ internal static class LabelPropagation
         var positive = scores.clamp_min(0);
         var total = positive.sum(1, keepdim: true);
         var probabilities = positive / total.clamp_min(1e-30);
+        if (classShares is not null) probabilities = Balance(probabilities, tensor(classShares, device: device) * (total > 0).sum().to(ScalarType.Float32));
         var entropy = -(probabilities * probabilities.clamp_min(1e-30).log()).sum(1);
         var certainty = where(total.squeeze(1) > 0, 1 - entropy / Math.Log(classes), zeros_like(entropy)).clamp(0, 1);
-        return (scores.argmax(1).to(ScalarType.Int32).cpu().data<int>().ToArray(), certainty.cpu().data<float>().ToArray());
+        return (probabilities.argmax(1).to(ScalarType.Int32).cpu().data<int>().ToArray(), certainty.cpu().data<float>().ToArray());
+    }
+
+    /// <summary>
+    /// Sinkhorn balancing: alternately scales each class's column to its target mass and each row back to a
+    /// distribution, so that the classes take their shares while every row keeps its order of preference between
+    /// classes. Rows that no label reached stay zero.
+    /// </summary>
+    internal static Tensor Balance(Tensor probabilities, Tensor classMasses)
+    {
+        var balanced = probabilities;
+        for (int round = 0; round < BalancingRounds; round++)
+        {
+            balanced = balanced * (classMasses / balanced.sum(0, keepdim: false).clamp_min(1e-30));
+            balanced = balanced / balanced.sum(1, keepdim: true).clamp_min(1e-30);
+        }
+        return balanced;
     }
 
     /// <summary>Each row's <paramref name="k"/> most similar other rows and their affinities max(similarity, 0)^3.</summary>
