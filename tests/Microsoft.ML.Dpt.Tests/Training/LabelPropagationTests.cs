@@ -78,7 +78,7 @@ public class LabelPropagationTests
     }
 
     [Fact]
-    public void BalancingGivesEachClassItsMassAndKeepsEachRowsOrderOfPreference()
+    public void BalancingGivesEachClassItsMassAndKeepsTheRowsInTheirOrder()
     {
         // Eight rows lean to class 0 and two to class 1; the shares ask for half each.
         var leaning = new[] { 0.95f, 0.9f, 0.85f, 0.8f, 0.75f, 0.7f, 0.65f, 0.6f, 0.3f, 0.2f };

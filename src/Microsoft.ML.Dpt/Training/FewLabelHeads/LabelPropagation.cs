@@ -91,8 +91,8 @@ internal static class LabelPropagation
 
     /// <summary>
     /// Sinkhorn balancing: alternately scales each class's column to its target mass and each row back to a
-    /// distribution, so that the classes take their shares while every row keeps its order of preference between
-    /// classes. Rows that no label reached stay zero.
+    /// distribution, so that the classes take their shares. Every row is reweighted by the same class factors, so
+    /// the rows that lean furthest to a class still do, and rows that no label reached stay zero.
     /// </summary>
     internal static Tensor Balance(Tensor probabilities, Tensor classMasses)
     {
