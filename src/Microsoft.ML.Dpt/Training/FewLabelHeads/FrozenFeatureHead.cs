@@ -145,8 +145,9 @@ internal static class FrozenFeatureHead
         var counts = new float[data.ClassNames.Count];
         foreach (int label in data.Labels)
             if (label >= 0) counts[label]++;
+        if (counts.Contains(0)) return Enumerable.Repeat(1f / counts.Length, counts.Length).ToArray();
         float total = counts.Sum();
-        return counts.Select(c => counts.Contains(0) ? 1f / counts.Length : c / total).ToArray();
+        return counts.Select(c => c / total).ToArray();
     }
 
     /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>
