@@ -46,7 +46,7 @@ internal sealed class Benchmarks
         yield return p => DiffusionStep("diffusion step, U-ViT Small, 1x28x28", DenoiserBackbone.UViT, DenoiserSize.Small, 1, 28, Size(256, 32), p);
         yield return p => ClassifierStep("FreeMatch step, SmallCnn w32, 1x28x28", ClassifierNetwork.SmallCnn, 32, 1, 28, Size(64, 16), Size(448, 112), p);
         yield return p => ClassifierStep("FreeMatch step, WRN-28-2, 3x32x32", ClassifierNetwork.WideResNet28x2, 2, 3, 32, Size(64, 8), Size(448, 56), p);
-        yield return p => Sampling("DPM-Solver++ 25 steps + guidance, U-Net Small, 1x28x28", Size(1000, 100), p);
+        yield return p => Sampling("DPM-Solver++ 25 steps + guidance + clamped x0, U-Net Small, 1x28x28", Size(1000, 100), p);
     }
 
     private BenchmarkRow DiffusionStep(string name, DenoiserBackbone backbone, DenoiserSize size, int channels, int side, int batch, ScalarType precision)
@@ -120,7 +120,8 @@ internal sealed class Benchmarks
         var model = new DiffusionModel(network, NoiseSchedule.Create(NoiseScheduleKind.Cosine, 1000), PredictionType.Epsilon);
         var sampler = Sampler.Create(SamplerKind.DpmSolverPlusPlus);
         using var labels = randint(10, new long[] { batch }, device: _device);
-        var guided = new ClassifierFreeGuidance(model, labels, 1.0);
+        // Clamped as ConditionalGenerator samples by default (DiffusionTrainerOptions.ClipDenoisedImages).
+        var guided = new ClippedCleanEstimate(new ClassifierFreeGuidance(model, labels, 1.0), model.Schedule);
         double ms = StepTimer.MedianMilliseconds(_device, Math.Min(_warmup, 1), Math.Max(1, _repeats / 4), () =>
         {
             using var _ = no_grad();

@@ -484,7 +484,9 @@ class ClassifierStep:
 
 
 def dpm_solver_sample(network, labels, noise, steps=25, scale=1.0):
-    """Diffusion/Samplers/DpmSolverPlusPlusSampler.cs with ClassifierFreeGuidance.cs (one batched [cond, uncond] pass)."""
+    """Diffusion/Samplers/DpmSolverPlusPlusSampler.cs with ClassifierFreeGuidance.cs (one batched [cond, uncond] pass)
+    inside ClippedCleanEstimate.cs (x0 clamped to [-1, 1] and eps derived again from it), as ConditionalGenerator
+    samples by default; the same elementwise ops in the same order."""
     alpha_bar = cosine_alpha_bar()
     total = len(alpha_bar)
     timesteps = [total - 1] if steps == 1 else [int(round((total - 1) * (1 - i / (steps - 1)))) for i in range(steps)]
@@ -497,6 +499,8 @@ def dpm_solver_sample(network, labels, noise, steps=25, scale=1.0):
         tt = torch.full((2 * x.shape[0],), float(t), device=x.device)
         conditional, unconditional = network(torch.cat([x, x]), tt, both_labels).chunk(2)
         eps = conditional + scale * (conditional - unconditional)
+        clipped = ((x - noise_scale[t] * eps) / signal[t]).clamp(-1, 1)
+        eps = (x - signal[t] * clipped) / noise_scale[t]
         x0 = (x - noise_scale[t] * eps) / signal[t]
         if i + 1 < len(timesteps):
             s = timesteps[i + 1]
@@ -657,7 +661,7 @@ def main():
         ("diffusion step, U-ViT Small, 1x28x28", diffusion_row, (lambda: uvit("Small", 1, 28), 1, 28, size(256, 32))),
         ("FreeMatch step, SmallCnn w32, 1x28x28", classifier_row, (lambda: SmallCnn(1, 10, 32), 1, 28, size(64, 16), size(448, 112))),
         ("FreeMatch step, WRN-28-2, 3x32x32", classifier_row, (lambda: WideResNet(3, 10, 28, 2), 3, 32, size(64, 8), size(448, 56))),
-        ("DPM-Solver++ 25 steps + guidance, U-Net Small, 1x28x28", sampling_row, (size(1000, 100),)),
+        ("DPM-Solver++ 25 steps + guidance + clamped x0, U-Net Small, 1x28x28", sampling_row, (size(1000, 100),)),
     ]
     settings = {"fp32": (torch.float32, False), "tf32": (torch.float32, True), "bf16": (torch.bfloat16, True)}
     if args.breakdown:

@@ -4,7 +4,7 @@ namespace Microsoft.ML.Dpt.Diffusion;
 
 /// <summary>
 /// Keeps every step's clean-image estimate inside the data range: x̂₀ from the wrapped predictor is clamped to
-/// [−1, 1] and ε is derived again from it, ε = (x_t − √ᾱ_t x̂₀) / √(1 − ᾱ_t). Any sampler that reads ε (DDPM, DDIM,
+/// [−1, 1] and ε is derived again from it (<see cref="NoiseSchedule.NoiseEstimate"/>). Any sampler that reads ε (DDPM, DDIM,
 /// DPM-Solver++) then steps with the clamped x̂₀, as DDPM's original sampler and diffusers' <c>clip_sample</c> do.
 /// </summary>
 /// <remarks>
@@ -30,6 +30,6 @@ public sealed class ClippedCleanEstimate : INoisePredictor
     {
         using var scope = NewDisposeScope();
         var clean = _schedule.CleanEstimate(noisy, _predictor.PredictNoise(noisy, timestep), timestep).clamp(-1, 1);
-        return ((noisy - _schedule.SignalScale(timestep) * clean) / _schedule.NoiseScale(timestep)).MoveToOuterDisposeScope();
+        return _schedule.NoiseEstimate(noisy, clean, timestep).MoveToOuterDisposeScope();
     }
 }

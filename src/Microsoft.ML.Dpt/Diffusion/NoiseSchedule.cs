@@ -75,6 +75,10 @@ public sealed class NoiseSchedule
     public TorchSharp.torch.Tensor CleanEstimate(TorchSharp.torch.Tensor noisy, TorchSharp.torch.Tensor noise, int t) =>
         (noisy - NoiseScale(t) * noise) / SignalScale(t);
 
+    /// <summary>ε = (x_t − √ᾱ_t x̂₀) / √(1 − ᾱ_t): the noise implied by a clean-image estimate at step t, the inverse of <see cref="CleanEstimate"/>.</summary>
+    public TorchSharp.torch.Tensor NoiseEstimate(TorchSharp.torch.Tensor noisy, TorchSharp.torch.Tensor clean, int t) =>
+        (noisy - SignalScale(t) * clean) / NoiseScale(t);
+
     /// <summary>
     /// <paramref name="count"/> timesteps evenly spaced from T−1 down to 0 inclusive ("linspace" spacing): sampling
     /// starts from pure noise, and the last step's x̂₀ is taken at t = 0, where it is (almost) free of the

@@ -41,6 +41,24 @@ public class NoiseScheduleTests
     }
 
     [Fact]
+    public void NoiseEstimateUndoesCleanEstimate()
+    {
+        var schedule = NoiseSchedule.Create(NoiseScheduleKind.Linear, 1000);
+        TorchSharp.torch.random.manual_seed(3);
+        using var clean = TorchSharp.torch.rand(4, 1, 5, 5) * 2 - 1;
+        using var noise = TorchSharp.torch.randn(4, 1, 5, 5);
+        foreach (var t in new[] { 0, 500, 999 })
+        {
+            // Noise the image as training does, then recover each part from the other.
+            using var noisy = schedule.SignalScale(t) * clean + schedule.NoiseScale(t) * noise;
+            using var recoveredNoise = schedule.NoiseEstimate(noisy, clean, t);
+            using var recoveredClean = schedule.CleanEstimate(noisy, noise, t);
+            Assert.True(recoveredNoise.allclose(noise, rtol: 0, atol: 1e-3), $"noise at t = {t}");
+            Assert.True(recoveredClean.allclose(clean, rtol: 0, atol: t == 999 ? 1e-1 : 1e-3), $"clean image at t = {t}");
+        }
+    }
+
+    [Fact]
     public void SamplingTimestepsStartFromPureNoiseAndDescend()
     {
         var schedule = NoiseSchedule.Create(NoiseScheduleKind.Linear, 1000);
