@@ -33,6 +33,7 @@ internal sealed record CommandLine
     public bool FineTune { get; init; }
     public int? DiffusionSteps { get; init; }
     public SamplerKind Sampler { get; init; } = SamplerKind.DpmSolverPlusPlus;
+    public double GuidanceScale { get; init; } = 1.0;
     public int? EvaluationImages { get; init; }
     public bool Help { get; init; }
 
@@ -85,6 +86,9 @@ internal sealed record CommandLine
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --sampler S              sampler of the generated images, 25 steps: ddpm, ddim or dpmsolverplusplus
                                    (default dpmsolverplusplus; ddpm's images are more often of their class)
+          --guidance W             classifier-free guidance scale of the generated images: 0 samples the
+                                   conditional model alone, larger values push each image further towards
+                                   its class at the cost of variety (default 1)
           --evaluation-images N    generated and real images that FD and CAS use (default 2000)
           --device auto|cpu|cuda   where to train (default auto)
           --seed S                 seed of the label split, the weights and the sampling (default 1)
@@ -135,6 +139,7 @@ internal sealed record CommandLine
                 "--filter-generated" => result with { FilterGenerated = true },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
+                "--guidance" => result with { GuidanceScale = NonNegative("--guidance", Value()) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },

@@ -60,7 +60,7 @@ internal sealed class GeneratorEvaluation
         {
             LabelColumnName = labelColumn, Backbone = DenoiserBackbone.UNet, Size = _budget.DenoiserSize,
             NumberOfSteps = _budget.DiffusionSteps, BatchSize = _budget.DiffusionBatch, LearningRate = _budget.DiffusionLearningRate,
-            ImagesPerClass = Math.Max(1, _budget.EvaluationImages / _train.ClassNames.Count), Sampler = _args.Sampler, Device = _args.Device, Seed = _args.Seed,
+            ImagesPerClass = Math.Max(1, _budget.EvaluationImages / _train.ClassNames.Count), Sampler = _args.Sampler, GuidanceScale = _args.GuidanceScale, Device = _args.Device, Seed = _args.Seed,
             LogInterval = 250, Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = _checkpoints,
         }).Fit(labeled);
         return (stage2, clock.Elapsed.TotalSeconds);
@@ -87,7 +87,7 @@ internal sealed class GeneratorEvaluation
         return new JsonObject
         {
             ["fd"] = distance, ["fdFloor"] = _floor, ["cas"] = cas, ["seconds"] = seconds, ["steps"] = _budget.DiffusionSteps,
-            ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = _args.Sampler.ToString(), ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
+            ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = _args.Sampler.ToString(), ["guidanceScale"] = _args.GuidanceScale, ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
         };
     }
 

@@ -37,6 +37,7 @@ public class MainJobTests
     [InlineData("--pixel-weight nan", "Option --pixel-weight needs a non-negative number; got 'nan'.")]
     [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch, freematch, contrastive-head, contrastive-means, contrastive-propagation, contrastive-freematch, propagation-freematch, resnet18-head; got 'mixmatch'.")]
     [InlineData("--sampler euler", "Option --sampler must be one of ddpm, ddim, dpmsolverplusplus; got 'euler'.")]
+    [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
     [InlineData("--fast", "Unknown option '--fast'; see --help.")]
     public void WrongOptionsEndWithOneLineAndExitCode1(string args, string message)
     {
@@ -70,7 +71,7 @@ public class MainJobTests
     {
         using var output = TestData.NewFolder();
         string[] args = { "--data", Subset, "--labels-per-class", "1", "--train-images", "200", "--steps", "12", "--diffusion-steps", "8",
-            "--evaluation-images", "20", "--sampler", "ddim", "--device", "cpu", "--seed", "3", "--output", output.Path };
+            "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--device", "cpu", "--seed", "3", "--output", output.Path };
         var (exitCode, stdout, error) = RunMainJob(args);
         Assert.True(exitCode == 0, error);
 
@@ -81,6 +82,7 @@ public class MainJobTests
         Assert.Equal(3, metrics["seed"]!.GetValue<int>());
         Assert.Equal(Path.GetFullPath(Subset), metrics["dataset"]!.GetValue<string>());
         Assert.Equal("Ddim", metrics["stage2"]!["sampler"]!.GetValue<string>());
+        Assert.Equal(2.0, Number(metrics, "stage2.guidanceScale"));
         foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas" })
             Assert.InRange(Number(metrics, key), 0, 1);
         foreach (var key in new[] { "stage1.seconds", "stage2.fd", "stage2.fdFloor", "stage2.seconds", "stage3.seconds", "totalSeconds" })
