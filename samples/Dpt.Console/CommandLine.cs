@@ -19,6 +19,8 @@ internal sealed record CommandLine
     public string? CheckpointFolder { get; init; }
     public Stage1Method[] Algorithms { get; init; } = { Stage1Method.FreeMatch };
     public int? PretrainingSteps { get; init; }
+    public double? PretrainingTemperature { get; init; }
+    public double? MinCropScale { get; init; }
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
     public double PixelWeight { get; init; } = 1.0;
@@ -64,6 +66,9 @@ internal sealed record CommandLine
                                    logistic-regression head on ML.NET's ImageNet ResNet-18 features, by ONNX
                                    Runtime on the CPU: about 50 images/s on 2 cores)
           --pretraining-steps N    contrastive pretraining steps (default: from the preset)
+          --temperature T          softmax temperature of the contrastive loss (default 0.2)
+          --min-crop F             smallest fraction of the image area a contrastive view's crop keeps
+                                   (default 0.3)
           --neighbors N            neighbours per image in the label-propagation graph (default 10)
           --pixel-weight W         weight of the pixels beside the encoder's features in that graph's
                                    similarity; 0: the features alone (default 1)
@@ -141,6 +146,8 @@ internal sealed record CommandLine
                 "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
                 "--guidance" => result with { GuidanceScale = NonNegative("--guidance", Value()) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
+                "--temperature" => result with { PretrainingTemperature = Positive("--temperature", Value()) },
+                "--min-crop" => result with { MinCropScale = Fraction("--min-crop", Value()) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
                 "--no-class-balance" => result with { BalanceClasses = false },
@@ -164,6 +171,10 @@ internal sealed record CommandLine
     private static double Fraction(string name, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= 1
             ? v : throw new ArgumentException($"Option {name} needs a fraction in (0, 1]; got '{text}'.");
+
+    private static double Positive(string name, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v)
+            ? v : throw new ArgumentException($"Option {name} needs a positive number; got '{text}'.");
 
     private static double NonNegative(string name, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && double.IsFinite(v)

@@ -93,12 +93,19 @@ internal sealed class MainJob
         foreach (var method in new[] { Stage1Method.SupervisedOnly }.Concat(_args.Algorithms))
         {
             var clock = Stopwatch.StartNew();
-            var model = ml.Dpt().PseudoLabeler(ClassifierOptions<PseudoLabeler.Options>(method, budget, checkpoints)).Fit(trainView);
+            var options = ClassifierOptions<PseudoLabeler.Options>(method, budget, checkpoints);
+            var model = ml.Dpt().PseudoLabeler(options).Fit(trainView);
             double seconds = clock.Elapsed.TotalSeconds;
             double accuracy = Accuracy(ml, model.Transform(testView));
             double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
             string key = method.Key;
             var result = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = budget.ClassifierSteps };
+            if (options.Pretraining is { } pretraining)
+                result["pretraining"] = new JsonObject
+                {
+                    ["steps"] = pretraining.NumberOfSteps, ["batchSize"] = pretraining.BatchSize,
+                    ["temperature"] = pretraining.Temperature, ["minCropScale"] = pretraining.MinCropScale,
+                };
             metrics[key] = result;
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
             Console.WriteLine($"  {method}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
@@ -164,13 +171,21 @@ internal sealed class MainJob
     {
         Algorithm = method.Algorithm, Head = method.Head, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch,
         UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
-        Pretraining = method.Pretrained ? new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch } : null,
+        Pretraining = method.Pretrained ? PretrainingOptions(budget) : null,
         Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
         PropagationPixelWeight = _args.PixelWeight,
         PropagationBalancesClasses = _args.BalanceClasses,
         PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };
+
+    private ContrastivePretrainingOptions PretrainingOptions(Budget budget)
+    {
+        var options = new ContrastivePretrainingOptions { NumberOfSteps = budget.PretrainingSteps, BatchSize = budget.PretrainingBatch };
+        if (_args.PretrainingTemperature is { } temperature) options.Temperature = temperature;
+        if (_args.MinCropScale is { } crop) options.MinCropScale = crop;
+        return options;
+    }
 
     /// <summary>
     /// Top-1 accuracy through ML.NET's evaluator, which takes the argmax of <c>Score</c>: the model's own prediction,

@@ -38,6 +38,8 @@ public class MainJobTests
     [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch, freematch, contrastive-head, contrastive-means, contrastive-propagation, contrastive-freematch, propagation-freematch, resnet18-head; got 'mixmatch'.")]
     [InlineData("--sampler euler", "Option --sampler must be one of ddpm, ddim, dpmsolverplusplus; got 'euler'.")]
     [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
+    [InlineData("--temperature 0", "Option --temperature needs a positive number; got '0'.")]
+    [InlineData("--min-crop 1.5", "Option --min-crop needs a fraction in (0, 1]; got '1.5'.")]
     [InlineData("--fast", "Unknown option '--fast'; see --help.")]
     public void WrongOptionsEndWithOneLineAndExitCode1(string args, string message)
     {
@@ -100,6 +102,22 @@ public class MainJobTests
         var again = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
         foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage2.fd", "stage2.cas", "stage3.accuracy" })
             Assert.Equal(Number(metrics, key), Number(again, key));
+    }
+
+    [Fact]
+    public void PretrainingOptionsAreRecordedInMetrics()
+    {
+        using var output = TestData.NewFolder();
+        var (exitCode, stdout, error) = RunMainJob("--data", Subset, "--labels-per-class", "1", "--train-images", "100", "--stages", "1",
+            "--algorithm", "contrastive-head", "--pretraining-steps", "2", "--temperature", "0.5", "--min-crop", "0.6", "--steps", "2",
+            "--device", "cpu", "--output", output.Path);
+        Assert.True(exitCode == 0, error);
+        var metrics = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
+        Assert.Equal(2, Number(metrics, "contrastiveHead.pretraining.steps"));
+        Assert.Equal(0.5, Number(metrics, "contrastiveHead.pretraining.temperature"));
+        Assert.Equal(0.6, Number(metrics, "contrastiveHead.pretraining.minCropScale"));
+        Assert.Null(metrics["supervisedOnly"]!["pretraining"]);
+        Assert.InRange(Number(metrics, "contrastiveHead.accuracy"), 0, 1);
     }
 
     private static double Number(JsonObject metrics, string path)
