@@ -62,7 +62,9 @@ internal sealed record CommandLine
                                    (labels spread over a nearest-neighbour graph of the features, then the
                                    head fitted on every image), contrastive-freematch (FreeMatch starting
                                    from the pretrained encoder), propagation-freematch (the same, with the most
-                                   certain propagated labels added to the labeled set), resnet18-head (the
+                                   certain propagated labels added to the labeled set),
+                                   propagation-freematch-propagation (the same, then the labels spread again
+                                   over the fine-tuned features and the head fitted there), resnet18-head (the
                                    logistic-regression head on ML.NET's ImageNet ResNet-18 features, by ONNX
                                    Runtime on the CPU: about 50 images/s on 2 cores)
           --pretraining-steps N    contrastive pretraining steps (default: from the preset)

@@ -175,7 +175,7 @@ internal sealed class MainJob
         Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
         PropagationPixelWeight = _args.PixelWeight,
         PropagationBalancesClasses = _args.BalanceClasses,
-        PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0,
+        PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
     };
 

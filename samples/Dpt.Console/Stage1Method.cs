@@ -12,8 +12,10 @@ namespace Dpt.ConsoleApp;
 /// <param name="ImageNetEncoder">True: the head reads ML.NET's ImageNet ResNet-18 (ONNX) instead of an encoder trained here.</param>
 /// <param name="PropagatedLabels">True: before FreeMatch, label propagation over the pretrained features adds the most
 /// certain rows of each class to the labeled set (<c>--propagated-fraction</c>).</param>
+/// <param name="PropagateAfterFineTuning">True: after FreeMatch, the labels spread again over the fine-tuned features
+/// and the propagation head is fitted there.</param>
 internal sealed record Stage1Method(string Key, string CommandName, SemiSupervisedAlgorithm Algorithm, FewLabelHead Head, bool Pretrained,
-    bool ImageNetEncoder = false, bool PropagatedLabels = false)
+    bool ImageNetEncoder = false, bool PropagatedLabels = false, bool PropagateAfterFineTuning = false)
 {
     public static readonly Stage1Method SupervisedOnly = new("supervisedOnly", "supervised", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.FineTune, false);
     public static readonly Stage1Method FixMatch = new("fixMatch", "fixmatch", SemiSupervisedAlgorithm.FixMatch, FewLabelHead.FineTune, false);
@@ -23,10 +25,12 @@ internal sealed record Stage1Method(string Key, string CommandName, SemiSupervis
     public static readonly Stage1Method ContrastivePropagation = new("contrastivePropagation", "contrastive-propagation", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LabelPropagation, true);
     public static readonly Stage1Method ContrastiveFreeMatch = new("contrastiveFreeMatch", "contrastive-freematch", SemiSupervisedAlgorithm.FreeMatch, FewLabelHead.FineTune, true);
     public static readonly Stage1Method PropagationFreeMatch = new("propagationFreeMatch", "propagation-freematch", SemiSupervisedAlgorithm.FreeMatch, FewLabelHead.FineTune, true, PropagatedLabels: true);
+    public static readonly Stage1Method PropagationFreeMatchPropagation = new("propagationFreeMatchPropagation", "propagation-freematch-propagation",
+        SemiSupervisedAlgorithm.FreeMatch, FewLabelHead.FineTune, true, PropagatedLabels: true, PropagateAfterFineTuning: true);
     public static readonly Stage1Method ResNet18Head = new("resNet18Head", "resnet18-head", SemiSupervisedAlgorithm.SupervisedOnly, FewLabelHead.LogisticRegression, false, ImageNetEncoder: true);
 
     /// <summary>The methods <c>--algorithm</c> accepts.</summary>
-    public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastivePropagation, ContrastiveFreeMatch, PropagationFreeMatch, ResNet18Head };
+    public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastivePropagation, ContrastiveFreeMatch, PropagationFreeMatch, PropagationFreeMatchPropagation, ResNet18Head };
 
     public override string ToString() => CommandName;
 }

@@ -46,7 +46,7 @@ internal static class ClassifierTraining
         {
             channel.Info(MessageSensitivity.None, $"{stage}: {options.Head} head on the frozen features of ONNX encoder '{options.Encoder.Name}' " +
                 $"for {data.Count} images of {data.Shape} ({labeled} labeled" + (extraLabeled is null ? "" : $", plus {extraLabeled.Count} generated") + $"), seed {seed}.");
-            return FitFrozenHead(() => new OnnxEncoderNetwork(options.Encoder), options, spec, data, extraLabeled, extraWeight, seed, device, Log);
+            return FitFrozenHead(() => new OnnxEncoderNetwork(options.Encoder), options, options.Head, spec, data, extraLabeled, extraWeight, seed, device, Log);
         }
 
         channel.Info(MessageSensitivity.None,
@@ -63,6 +63,7 @@ internal static class ClassifierTraining
         var initial = startFrom ?? pretrained;
         if (options.Head == FewLabelHead.FineTune)
         {
+            var generated = extraLabeled;
             var extraWeights = extraLabeled is null ? null : Enumerable.Repeat((float)extraWeight, extraLabeled.Count).ToArray();
             if (options.PropagatedLabelFraction > 0)
             {
@@ -71,27 +72,34 @@ internal static class ClassifierTraining
                         (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
                 (extraLabeled, extraWeights) = AddPropagatedRows(initial, options, data, extraLabeled, extraWeights, device, Log);
             }
-            return new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeights, initial);
+            var fineTuned = new ClassifierTrainingLoop(options, device, stage, report, Log).Train(data, seed, extraLabeled, extraWeights, initial);
+            if (!options.PropagateAfterFineTuning) return fineTuned;
+            // The head reads the fine-tuned encoder; the propagated rows are found again on its features, so only the
+            // generated images join as extra labeled rows.
+            Log("PropagateAfterFineTuning: label propagation over the fine-tuned network's features");
+            using (fineTuned)
+                return FitFrozenHead(() => CopyEncoder(fineTuned, spec.AsEncoder()), options, FewLabelHead.LabelPropagation,
+                    spec with { NormalizedFeatureHead = true }, data, generated, extraWeight, seed, device, Log);
         }
 
         if (initial is null)
             throw new InvalidOperationException($"{stage}: Head {options.Head} reads the features of a pretrained encoder; set Pretraining" +
                 (stage == "DptClassifierTrainer" ? " or StartFrom." : "."));
-        return FitFrozenHead(() => CopyEncoder(initial, spec.AsEncoder()), options, spec, data, extraLabeled, extraWeight, seed, device, Log);
+        return FitFrozenHead(() => CopyEncoder(initial, spec.AsEncoder()), options, options.Head, spec, data, extraLabeled, extraWeight, seed, device, Log);
     }
 
     /// <summary>
-    /// Checks that every class is labeled, builds the encoder and fits the options' head on its frozen features; the
-    /// encoder is disposed when fitting fails (an ONNX encoder's sessions hold native memory).
+    /// Checks that every class is labeled, builds the encoder and fits <paramref name="head"/> on its frozen features;
+    /// the encoder is disposed when fitting fails (an ONNX encoder's sessions hold native memory).
     /// </summary>
-    private static TrainedClassifier FitFrozenHead(Func<ImageClassifierNetwork> createEncoder, SemiSupervisedTrainerOptions options, NetworkSpec spec,
+    private static TrainedClassifier FitFrozenHead(Func<ImageClassifierNetwork> createEncoder, SemiSupervisedTrainerOptions options, FewLabelHead head, NetworkSpec spec,
         ImageDataset data, ImageDataset? extraLabeled, double extraWeight, int seed, TorchSharp.torch.Device device, Action<string> log)
     {
         ClassifierTrainingLoop.CheckEveryClassIsLabeled(data, extraLabeled, options.LabelColumnName);
         var encoder = createEncoder();
         try
         {
-            var network = FrozenFeatureHead.Fit(encoder, options.Head, data, extraLabeled, extraWeight,
+            var network = FrozenFeatureHead.Fit(encoder, head, data, extraLabeled, extraWeight,
                 options.HeadL2Regularization, PropagationSettings.From(options), seed, device, options.CancellationToken, log);
             return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
         }

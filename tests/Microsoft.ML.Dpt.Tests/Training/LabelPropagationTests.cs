@@ -171,6 +171,43 @@ public class LabelPropagationTests
         Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each, pixel weight 1, classes balanced)"));
     }
 
+    [Fact]
+    public void PropagationAfterFineTuningFitsThePropagationHeadOnTheFineTunedEncoder()
+    {
+        var data = FewLabelSplit.Apply(TestData.SmallTrain(6), 1, seed: 1);   // 10 labeled, 50 unlabeled rows
+        PseudoLabeler.Options Options(bool propagateAfter)
+        {
+            var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
+            (options.NumberOfSteps, options.PropagationNeighbors, options.PropagatedLabelFraction) = (3, 5, 0.5);
+            options.PropagateAfterFineTuning = propagateAfter;
+            return options;
+        }
+        var ml = new MLContext(seed: 1);
+        using var fineTuned = ml.Dpt().PseudoLabeler(Options(false)).Fit(data.ToDataView(ml));
+        ml = new MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) => { if (e.Source.StartsWith(nameof(PseudoLabeler))) lock (log) log.Add(e.Message); };
+        using var model = ml.Dpt().PseudoLabeler(Options(true)).Fit(data.ToDataView(ml));
+
+        // The same fine-tuning ran (same seed and data), and the head sits on its encoder, not on the pretrained one.
+        var head = Assert.IsType<Models.NormalizedFeatureClassifier>(model.Classifier.Network);
+        var expected = fineTuned.Classifier.Network.state_dict();
+        foreach (var (name, weight) in head.Encoder.state_dict())
+            Assert.True(weight.eq(expected[name]).all().item<bool>(), name);
+        Assert.Equal(2, log.Count(m => m.Contains("label propagation over 60 images")));   // before fine-tuning and after
+        Assert.Contains(log, m => m.Contains("PropagateAfterFineTuning"));
+
+        var probabilities = model.Classifier.PredictProbabilities(data.Pixels, data.Count);
+        using var folder = TestData.NewFolder();
+        model.Save(folder.File("refined.dpt"));
+        using var loaded = ml.Dpt().LoadPseudoLabeler(folder.File("refined.dpt"), DptDevice.Cpu);
+        Assert.Equal(probabilities, loaded.Classifier.PredictProbabilities(data.Pixels, data.Count));
+
+        var frozen = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
+        frozen.PropagateAfterFineTuning = true;
+        Assert.Contains("PropagateAfterFineTuning", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(frozen)).Message);
+    }
+
     /// <summary>An encoder whose features are noise, the same for every call and unrelated to the images.</summary>
     private sealed class NoiseEncoder : Models.ImageClassifierNetwork
     {
