@@ -36,6 +36,7 @@ internal sealed record CommandLine
     public int? DiffusionSteps { get; init; }
     public SamplerKind Sampler { get; init; } = SamplerKind.DpmSolverPlusPlus;
     public double GuidanceScale { get; init; } = 1.0;
+    public double ConditionedFraction { get; init; } = 1.0;
     public int? EvaluationImages { get; init; }
     public bool Help { get; init; }
 
@@ -91,6 +92,9 @@ internal sealed record CommandLine
           --filter-generated       stage 3 uses only the generated images that stage 1's classifier assigns
                                    to the class they were generated for
           --diffusion-steps N      diffusion training steps (default: from the preset)
+          --conditioned-fraction F the generator learns each class from the most confident fraction F of
+                                   stage 1's pseudo-labels of that class; the other images train only its
+                                   unconditional half (default 1: every image, as in the paper)
           --sampler S              sampler of the generated images, 25 steps: ddpm, ddim or dpmsolverplusplus
                                    (default dpmsolverplusplus; ddpm's images are more often of their class)
           --guidance W             classifier-free guidance scale of the generated images: 0 samples the
@@ -147,6 +151,7 @@ internal sealed record CommandLine
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
                 "--guidance" => result with { GuidanceScale = NonNegative("--guidance", Value()) },
+                "--conditioned-fraction" => result with { ConditionedFraction = Fraction("--conditioned-fraction", Value()) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--temperature" => result with { PretrainingTemperature = Positive("--temperature", Value()) },
                 "--min-crop" => result with { MinCropScale = Fraction("--min-crop", Value()) },

@@ -52,13 +52,17 @@ internal sealed class GeneratorEvaluation
         }
     }
 
-    /// <summary>Trains a generator on <paramref name="labeled"/> conditioned on <paramref name="labelColumn"/>; the caller disposes it.</summary>
-    public (ConditionalDiffusionTransformer Generator, double Seconds) Train(IDataView labeled, string labelColumn)
+    /// <summary>
+    /// Trains a generator on <paramref name="labeled"/> conditioned on <paramref name="labelColumn"/> (only the most
+    /// confident <paramref name="conditionedFraction"/> of each class by the PseudoLabeler's confidence, when below 1);
+    /// the caller disposes it.
+    /// </summary>
+    public (ConditionalDiffusionTransformer Generator, double Seconds) Train(IDataView labeled, string labelColumn, double conditionedFraction = 1)
     {
         var clock = Stopwatch.StartNew();
         var stage2 = _ml.Dpt().ConditionalDiffusionAugmenter(new ConditionalDiffusionAugmenter.Options
         {
-            LabelColumnName = labelColumn, Backbone = DenoiserBackbone.UNet, Size = _budget.DenoiserSize,
+            LabelColumnName = labelColumn, ConditionedFraction = conditionedFraction, Backbone = DenoiserBackbone.UNet, Size = _budget.DenoiserSize,
             NumberOfSteps = _budget.DiffusionSteps, BatchSize = _budget.DiffusionBatch, LearningRate = _budget.DiffusionLearningRate,
             ImagesPerClass = Math.Max(1, _budget.EvaluationImages / _train.ClassNames.Count), Sampler = _args.Sampler, GuidanceScale = _args.GuidanceScale, Device = _args.Device, Seed = _args.Seed,
             LogInterval = 250, Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = _checkpoints,

@@ -124,12 +124,15 @@ internal sealed class MainJob
         {
             if (generators is not null)
             {
-                // Stage 2 trains on every training image with stage 1's pseudo-labels (known labels kept).
+                // Stage 2 trains on every training image with stage 1's pseudo-labels (known labels kept; below
+                // --conditioned-fraction 1 only each class's most confident ones condition it).
                 var pseudoLabeled = stage1!.Transform(trainView);
-                var (stage2, seconds2) = generators.Train(pseudoLabeled, DefaultColumnNames.PseudoLabel);
+                var (stage2, seconds2) = generators.Train(pseudoLabeled, DefaultColumnNames.PseudoLabel, _args.ConditionedFraction);
                 using (stage2)
                 {
-                    metrics["stage2"] = generators.Measure(stage2, seconds2, output);
+                    var measures = generators.Measure(stage2, seconds2, output);
+                    measures["conditionedFraction"] = _args.ConditionedFraction;
+                    metrics["stage2"] = measures;
                     metrics["fullySupervised"] = generators.FullySupervised;
                     if (_args.Stages >= 3)
                         metrics["stage3"] = RunStage3(ml, stage2.Transform(pseudoLabeled), testView, budget, output, checkpoints, stage1!, metrics["stage1"]!["accuracy"]!.GetValue<double>());

@@ -10,7 +10,8 @@ namespace Microsoft.ML.Dpt.Stages;
 
 /// <summary>
 /// Stage 2 of DPT: trains a class-conditional diffusion model on all rows, conditioned on stage 1's pseudo-labels
-/// (or on true labels), then generates <c>ImagesPerClass</c> images of every class once.
+/// (or on true labels; with <c>ConditionedFraction</c> below 1 only each class's most confident rows keep theirs),
+/// then generates <c>ImagesPerClass</c> images of every class once.
 /// </summary>
 /// <remarks>
 /// In an estimator chain the fitted <see cref="ConditionalDiffusionTransformer"/> is a no-op on rows: its
@@ -41,11 +42,18 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
         using var channel = _host.Start(nameof(Fit));
         var label = LabelColumn.Bind(input.Schema, _options.LabelColumnName);
         var image = ImageColumn.BindForTraining(input, _options.ImageColumnName, mlImageChannels: 3);
-        var data = new ImageDataset(image.ReadAll(input, _options.CancellationToken), label.ReadAll(input), image.Shape, label.ClassNames);
-        if (data.Count == 0) throw new ArgumentException("The training data has no rows.", nameof(input));
-        var empty = Enumerable.Range(0, label.ClassCount).Where(c => !data.Labels.Contains(c)).ToArray();
+        var labels = label.ReadAll(input);
+        if (labels.Length == 0) throw new ArgumentException("The training data has no rows.", nameof(input));
+        var empty = Enumerable.Range(0, label.ClassCount).Where(c => !labels.Contains(c)).ToArray();
         if (empty.Length > 0)
             throw new InvalidOperationException($"Label column '{label.Name}' has no row of class {string.Join(", ", empty.Select(c => $"'{label.ClassNames[c]}'"))}; the diffusion model cannot learn a class it never sees.");
+        if (_options.ConditionedFraction < 1)
+        {
+            labels = ConfidentLabels.KeepMostConfident(labels, ConfidentLabels.ReadConfidence(input, _options.ConfidenceColumnName), _options.ConditionedFraction);
+            channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: ConditionedFraction {_options.ConditionedFraction}: {labels.Count(l => l >= 0)} rows, " +
+                $"the most confident of each class by '{_options.ConfidenceColumnName}', keep their label.");
+        }
+        var data = new ImageDataset(image.ReadAll(input, _options.CancellationToken), labels, image.Shape, label.ClassNames);
         if (_options.Backbone == DenoiserBackbone.UNet && (image.Shape.Height < 8 || image.Shape.Width < 8))
             throw new ArgumentOutOfRangeException(nameof(input), $"Image column '{image.Name}' holds {image.Shape.Width}x{image.Shape.Height} images; the U-Net needs at least 8x8.");
 
@@ -71,6 +79,14 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
     {
         ClassifierTraining.CheckLabel(inputSchema, _options.LabelColumnName);
         Scoring.ClassifierOutputs.CheckImageColumn(inputSchema, _options.ImageColumnName);
+        if (_options.ConditionedFraction < 1)
+        {
+            var confidence = inputSchema.FirstOrDefault(c => c.Name == _options.ConfidenceColumnName);
+            if (confidence.Name is null)
+                throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Confidence column '{_options.ConfidenceColumnName}' was not found in the input schema; ConditionedFraction {_options.ConditionedFraction} ranks each class's rows by it.");
+            if (confidence.Kind != SchemaShape.Column.VectorKind.Scalar || confidence.ItemType != NumberDataViewType.Single || confidence.IsKey)
+                throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Confidence column '{_options.ConfidenceColumnName}' has type {confidence.ItemType} ({confidence.Kind}); expected a scalar Single.");
+        }
         return inputSchema;
     }
 }

@@ -18,6 +18,21 @@ public class DiffusionTrainerOptions
     /// <summary>Key column that conditions the model: stage 1's pseudo-label, or a true label for a fully supervised model. Rows with a missing key train the unconditional (null-class) model only. Default: "PseudoLabel".</summary>
     public string LabelColumnName { get; set; } = DefaultColumnNames.PseudoLabel;
 
+    /// <summary>
+    /// Fraction of each class's rows that train the model conditioned on their label, the most confident first by
+    /// <see cref="ConfidenceColumnName"/>; the other rows train the null class only, so they still teach the model what
+    /// images look like but not which class they are. 1 conditions every row, as the paper does. Below 1, a generator
+    /// trained on stage 1's pseudo-labels learns each class from the rows stage 1 is surest of (on full Fashion-MNIST
+    /// with 4 labels per class, the most confident half of each class was 85.8 % right against 76.8 % for all). Measured
+    /// there at the CPU budget, 0.5 still lowered the classification accuracy score of the generated images (59.8 %
+    /// against 64.9 %) and stage 3 (74.9 % against 75.2 %): the generator's weakness, not its labels, limited it.
+    /// Default: 1.
+    /// </summary>
+    public double ConditionedFraction { get; set; } = 1.0;
+
+    /// <summary>Single column that ranks each class's rows when <see cref="ConditionedFraction"/> is below 1 (read only then). Default: "PseudoLabelConfidence", the <c>PseudoLabeler</c>'s.</summary>
+    public string ConfidenceColumnName { get; set; } = DefaultColumnNames.PseudoLabelConfidence;
+
     /// <summary>Denoiser backbone. Default: <see cref="DenoiserBackbone.UNet"/>.</summary>
     public DenoiserBackbone Backbone { get; set; } = DenoiserBackbone.UNet;
 
@@ -120,6 +135,8 @@ public class DiffusionTrainerOptions
     {
         Check(!string.IsNullOrWhiteSpace(ImageColumnName), nameof(ImageColumnName), $"'{ImageColumnName}'", "a column name");
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), $"'{LabelColumnName}'", "a column name");
+        Check(ConditionedFraction is > 0 and <= 1, nameof(ConditionedFraction), ConditionedFraction, "a fraction in (0, 1]");
+        Check(!string.IsNullOrWhiteSpace(ConfidenceColumnName), nameof(ConfidenceColumnName), $"'{ConfidenceColumnName}'", "a column name");
         Check(Enum.IsDefined(Backbone), nameof(Backbone), Backbone, "UNet or UViT");
         Check(Enum.IsDefined(Size), nameof(Size), Size, "Tiny, Small or Large");
         Check(Enum.IsDefined(Schedule), nameof(Schedule), Schedule, "Linear or Cosine");

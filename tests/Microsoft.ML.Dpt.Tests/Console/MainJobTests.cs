@@ -40,6 +40,7 @@ public class MainJobTests
     [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
     [InlineData("--temperature 0", "Option --temperature needs a positive number; got '0'.")]
     [InlineData("--min-crop 1.5", "Option --min-crop needs a fraction in (0, 1]; got '1.5'.")]
+    [InlineData("--conditioned-fraction 0", "Option --conditioned-fraction needs a fraction in (0, 1]; got '0'.")]
     [InlineData("--fast", "Unknown option '--fast'; see --help.")]
     public void WrongOptionsEndWithOneLineAndExitCode1(string args, string message)
     {
@@ -73,7 +74,7 @@ public class MainJobTests
     {
         using var output = TestData.NewFolder();
         string[] args = { "--data", Subset, "--labels-per-class", "1", "--train-images", "200", "--steps", "12", "--diffusion-steps", "8",
-            "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--device", "cpu", "--seed", "3", "--output", output.Path };
+            "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--conditioned-fraction", "0.5", "--device", "cpu", "--seed", "3", "--output", output.Path };
         var (exitCode, stdout, error) = RunMainJob(args);
         Assert.True(exitCode == 0, error);
 
@@ -85,6 +86,7 @@ public class MainJobTests
         Assert.Equal(Path.GetFullPath(Subset), metrics["dataset"]!.GetValue<string>());
         Assert.Equal("Ddim", metrics["stage2"]!["sampler"]!.GetValue<string>());
         Assert.Equal(2.0, Number(metrics, "stage2.guidanceScale"));
+        Assert.Equal(0.5, Number(metrics, "stage2.conditionedFraction"));
         foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas" })
             Assert.InRange(Number(metrics, key), 0, 1);
         foreach (var key in new[] { "stage1.seconds", "stage2.fd", "stage2.fdFloor", "stage2.seconds", "stage3.seconds", "totalSeconds" })

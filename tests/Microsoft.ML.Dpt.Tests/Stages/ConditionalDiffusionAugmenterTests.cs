@@ -5,6 +5,7 @@ using Microsoft.ML.Dpt.Diffusion.Samplers;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages;
+using Microsoft.ML.Dpt.Stages.Scoring;
 using Xunit;
 
 namespace Microsoft.ML.Dpt.Tests.Stages;
@@ -110,6 +111,65 @@ public class ConditionalDiffusionAugmenterTests
         options.ConditionDropout = 1.5;
         var option = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().ConditionalDiffusionAugmenter(options));
         Assert.StartsWith("Option ConditionDropout is 1.5; expected a probability in [0, 1].", option.Message);
+    }
+
+    [Fact]
+    public void KeepMostConfidentLeavesEachClassItsSurestRows()
+    {
+        int[] labels = { 0, 0, 0, 0, 1, 1, -1 };
+        float[] confidence = { 0.9f, 0.1f, 0.5f, 0.5f, 0.2f, 0.8f, 0.99f };
+        // Class 0 keeps ceil(0.5 * 4) = 2 rows: 0.9 and the earlier of the two 0.5s; class 1 keeps 1 of 2; -1 stays.
+        Assert.Equal(new[] { 0, -1, 0, -1, -1, 1, -1 }, ConfidentLabels.KeepMostConfident(labels, confidence, 0.5));
+        Assert.Equal(new[] { 0, -1, -1, -1, -1, 1, -1 }, ConfidentLabels.KeepMostConfident(labels, confidence, 0.1));
+        Assert.Equal(labels, ConfidentLabels.KeepMostConfident(labels, confidence, 1.0));
+    }
+
+    [Fact]
+    public void ConditionedFractionTrainsAsIfTheLessConfidentRowsHadNoLabel()
+    {
+        var (ml, train, _) = SmallData();
+        var labeled = ml.Dpt().PseudoLabeler(PseudoLabelerTests.TinyOptions()).Fit(train).Transform(train);
+        var pseudoLabels = labeled.GetColumn<uint>("PseudoLabel").Select(k => (int)k - 1).ToArray();
+        var confidence = labeled.GetColumn<float>("PseudoLabelConfidence").ToArray();
+        var options = TinyOptions();
+        options.Seed = 5;
+        options.ConditionedFraction = 0.3;
+        using var confident = ml.Dpt().ConditionalDiffusionAugmenter(options).Fit(labeled);
+
+        // The same training on a data set whose less confident rows carry no label at all gives the same model.
+        var data = TestData.SmallTrain(6);
+        var masked = ConfidentLabels.KeepMostConfident(pseudoLabels, confidence, 0.3);
+        Assert.InRange(masked.Count(l => l >= 0), 10, pseudoLabels.Length / 2);   // at least one row per class, about 30 % in all
+        var byHand = TinyOptions("Label");
+        byHand.Seed = 5;
+        using var reference = ml.Dpt().ConditionalDiffusionAugmenter(byHand).Fit(new ImageDataset(data.Pixels, masked, data.Shape, data.ClassNames).ToDataView(ml));
+        Assert.Equal(reference.Generator.Generate(2, 4, seed: 7), confident.Generator.Generate(2, 4, seed: 7));
+
+        options.ConditionedFraction = 1;
+        using var everyRow = ml.Dpt().ConditionalDiffusionAugmenter(options).Fit(labeled);
+        Assert.NotEqual(everyRow.Generator.Generate(2, 4, seed: 7), confident.Generator.Generate(2, 4, seed: 7));
+    }
+
+    [Fact]
+    public void ConditionedFractionNeedsASingleConfidenceColumn()
+    {
+        var (ml, train, _) = SmallData();
+        var options = TinyOptions("Label");
+        options.ConditionedFraction = 0.5;
+        var estimator = ml.Dpt().ConditionalDiffusionAugmenter(options);
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => estimator.Fit(train));
+        Assert.Contains("Confidence column 'PseudoLabelConfidence' was not found", missing.Message);
+        var schema = Assert.Throws<ArgumentOutOfRangeException>(() => estimator.GetOutputSchema(SchemaShapeColumns.FromSchema(train.Schema)));
+        Assert.Contains("Confidence column 'PseudoLabelConfidence' was not found", schema.Message);
+
+        options.ConfidenceColumnName = "Label";
+        var wrongType = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().ConditionalDiffusionAugmenter(options).Fit(train));
+        Assert.Contains("Confidence column 'Label' has type", wrongType.Message);
+        Assert.Contains("expected a scalar Single", wrongType.Message);
+
+        options.ConditionedFraction = 0;
+        var option = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().ConditionalDiffusionAugmenter(options));
+        Assert.StartsWith("Option ConditionedFraction is 0; expected a fraction in (0, 1].", option.Message);
     }
 
     [Fact]

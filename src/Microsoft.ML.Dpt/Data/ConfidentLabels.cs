@@ -1,0 +1,48 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Dpt.Data;
+
+/// <summary>
+/// Keeps the label of the most confident rows of each class and marks the rest unlabeled (-1), so that a conditional
+/// model learns each class from the rows stage 1 is surest of. On full Fashion-MNIST the most confident half of each
+/// class of stage 1's pseudo-labels (4 labels per class, 76.8 % right in all) was 85.8 % right.
+/// </summary>
+internal static class ConfidentLabels
+{
+    /// <summary>
+    /// A copy of <paramref name="labels"/> in which, per class, only the ceiling of <paramref name="fraction"/> of its
+    /// rows with the highest <paramref name="confidence"/> keep their class (ties: the earlier row); rows already
+    /// unlabeled stay so.
+    /// </summary>
+    public static int[] KeepMostConfident(int[] labels, float[] confidence, double fraction)
+    {
+        if (confidence.Length != labels.Length)
+            throw new ArgumentException($"{confidence.Length} confidences for {labels.Length} labels.", nameof(confidence));
+        var kept = Enumerable.Repeat(-1, labels.Length).ToArray();
+        foreach (var rows in Enumerable.Range(0, labels.Length).Where(i => labels[i] >= 0).GroupBy(i => labels[i]))
+            foreach (int i in rows.OrderByDescending(i => confidence[i]).ThenBy(i => i).Take((int)Math.Ceiling(fraction * rows.Count())))
+                kept[i] = labels[i];
+        return kept;
+    }
+
+    /// <summary>Checks that <paramref name="name"/> is a scalar Single column and reads every row of it.</summary>
+    public static float[] ReadConfidence(IDataView data, string name)
+    {
+        var column = data.Schema.GetColumnOrNull(name)
+            ?? throw new ArgumentOutOfRangeException(nameof(name), $"Confidence column '{name}' was not found in the input schema (columns: {string.Join(", ", data.Schema.Select(c => c.Name))}); ConditionedFraction below 1 ranks each class's rows by it (the PseudoLabeler writes one).");
+        if (column.Type != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(name), $"Confidence column '{name}' has type {column.Type}; expected a scalar Single.");
+        var values = new List<float>();
+        using var cursor = data.GetRowCursor(new[] { column });
+        var get = cursor.GetGetter<float>(column);
+        float value = 0;
+        while (cursor.MoveNext())
+        {
+            get(ref value);
+            if (!float.IsFinite(value))
+                throw new InvalidOperationException($"Confidence column '{name}' holds {value} in row {values.Count}; expected finite numbers.");
+            values.Add(value);
+        }
+        return values.ToArray();
+    }
+}
