@@ -25,24 +25,32 @@ internal static class ConfidentLabels
         return kept;
     }
 
-    /// <summary>Checks that <paramref name="name"/> is a scalar Single column and reads every row of it.</summary>
-    public static float[] ReadConfidence(IDataView data, string name)
+    /// <summary>
+    /// Reads <paramref name="label"/> (class indices, -1 for a missing key) and the scalar Single column
+    /// <paramref name="confidenceColumnName"/> in one pass, so that a lazily scored input is scored once.
+    /// </summary>
+    public static (int[] Labels, float[] Confidence) Read(IDataView data, LabelColumn label, string confidenceColumnName)
     {
-        var column = data.Schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(name), $"Confidence column '{name}' was not found in the input schema (columns: {string.Join(", ", data.Schema.Select(c => c.Name))}); ConditionedFraction below 1 ranks each class's rows by it (the PseudoLabeler writes one).");
+        var column = data.Schema.GetColumnOrNull(confidenceColumnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(confidenceColumnName), $"Confidence column '{confidenceColumnName}' was not found in the input schema (columns: {string.Join(", ", data.Schema.Select(c => c.Name))}); ConditionedFraction below 1 ranks each class's rows by it (the PseudoLabeler writes one).");
         if (column.Type != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(name), $"Confidence column '{name}' has type {column.Type}; expected a scalar Single.");
-        var values = new List<float>();
-        using var cursor = data.GetRowCursor(new[] { column });
-        var get = cursor.GetGetter<float>(column);
+            throw new ArgumentOutOfRangeException(nameof(confidenceColumnName), $"Confidence column '{confidenceColumnName}' has type {column.Type}; expected a scalar Single.");
+        var labels = new List<int>();
+        var confidence = new List<float>();
+        using var cursor = data.GetRowCursor(new[] { data.Schema[label.Name], column });
+        var getLabel = cursor.GetGetter<uint>(data.Schema[label.Name]);
+        var getConfidence = cursor.GetGetter<float>(column);
+        uint key = 0;
         float value = 0;
         while (cursor.MoveNext())
         {
-            get(ref value);
+            getLabel(ref key);
+            getConfidence(ref value);
             if (!float.IsFinite(value))
-                throw new InvalidOperationException($"Confidence column '{name}' holds {value} in row {values.Count}; expected finite numbers.");
-            values.Add(value);
+                throw new InvalidOperationException($"Confidence column '{confidenceColumnName}' holds {value} in row {confidence.Count}; expected finite numbers.");
+            labels.Add((int)key - 1);
+            confidence.Add(value);
         }
-        return values.ToArray();
+        return (labels.ToArray(), confidence.ToArray());
     }
 }

@@ -42,14 +42,16 @@ public sealed class ConditionalDiffusionAugmenter : IEstimator<ConditionalDiffus
         using var channel = _host.Start(nameof(Fit));
         var label = LabelColumn.Bind(input.Schema, _options.LabelColumnName);
         var image = ImageColumn.BindForTraining(input, _options.ImageColumnName, mlImageChannels: 3);
-        var labels = label.ReadAll(input);
+        var (labels, confidence) = _options.ConditionedFraction < 1
+            ? ConfidentLabels.Read(input, label, _options.ConfidenceColumnName)
+            : (label.ReadAll(input), (float[]?)null);
         if (labels.Length == 0) throw new ArgumentException("The training data has no rows.", nameof(input));
         var empty = Enumerable.Range(0, label.ClassCount).Where(c => !labels.Contains(c)).ToArray();
         if (empty.Length > 0)
             throw new InvalidOperationException($"Label column '{label.Name}' has no row of class {string.Join(", ", empty.Select(c => $"'{label.ClassNames[c]}'"))}; the diffusion model cannot learn a class it never sees.");
-        if (_options.ConditionedFraction < 1)
+        if (confidence is not null)
         {
-            labels = ConfidentLabels.KeepMostConfident(labels, ConfidentLabels.ReadConfidence(input, _options.ConfidenceColumnName), _options.ConditionedFraction);
+            labels = ConfidentLabels.KeepMostConfident(labels, confidence, _options.ConditionedFraction);
             channel.Info(MessageSensitivity.None, $"ConditionalDiffusion: ConditionedFraction {_options.ConditionedFraction}: {labels.Count(l => l >= 0)} rows, " +
                 $"the most confident of each class by '{_options.ConfidenceColumnName}', keep their label.");
         }
