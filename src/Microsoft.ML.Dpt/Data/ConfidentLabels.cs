@@ -27,7 +27,7 @@ internal static class ConfidentLabels
 
     /// <summary>
     /// Reads <paramref name="label"/> (class indices, -1 for a missing key) and the scalar Single column
-    /// <paramref name="confidenceColumnName"/> in one pass, so that a lazily scored input is scored once.
+    /// <paramref name="confidenceColumnName"/> in one pass, checking that column's type and values.
     /// </summary>
     public static (int[] Labels, float[] Confidence) Read(IDataView data, LabelColumn label, string confidenceColumnName)
     {
@@ -35,22 +35,10 @@ internal static class ConfidentLabels
             ?? throw new ArgumentOutOfRangeException(nameof(confidenceColumnName), $"Confidence column '{confidenceColumnName}' was not found in the input schema (columns: {string.Join(", ", data.Schema.Select(c => c.Name))}); ConditionedFraction below 1 ranks each class's rows by it (the PseudoLabeler writes one).");
         if (column.Type != NumberDataViewType.Single)
             throw new ArgumentOutOfRangeException(nameof(confidenceColumnName), $"Confidence column '{confidenceColumnName}' has type {column.Type}; expected a scalar Single.");
-        var labels = new List<int>();
-        var confidence = new List<float>();
-        using var cursor = data.GetRowCursor(new[] { data.Schema[label.Name], column });
-        var getLabel = cursor.GetGetter<uint>(data.Schema[label.Name]);
-        var getConfidence = cursor.GetGetter<float>(column);
-        uint key = 0;
-        float value = 0;
-        while (cursor.MoveNext())
-        {
-            getLabel(ref key);
-            getConfidence(ref value);
-            if (!float.IsFinite(value))
-                throw new InvalidOperationException($"Confidence column '{confidenceColumnName}' holds {value} in row {confidence.Count}; expected finite numbers.");
-            labels.Add((int)key - 1);
-            confidence.Add(value);
-        }
-        return (labels.ToArray(), confidence.ToArray());
+        var (labels, confidence) = label.ReadAllWith(data, column);
+        int bad = Array.FindIndex(confidence, v => !float.IsFinite(v));
+        if (bad >= 0)
+            throw new InvalidOperationException($"Confidence column '{confidenceColumnName}' holds {confidence[bad]} in row {bad}; expected finite numbers.");
+        return (labels, confidence);
     }
 }

@@ -31,17 +31,32 @@ internal sealed class LabelColumn
     }
 
     /// <summary>Reads all labels as class indices, with -1 for a missing key.</summary>
-    public int[] ReadAll(IDataView data)
+    public int[] ReadAll(IDataView data) => Read(data, valueColumn: null).Labels;
+
+    /// <summary>
+    /// Reads all labels and, in the same cursor pass, the scalar Single column <paramref name="valueColumn"/>, so that
+    /// a lazily scored input (a transformer's output) is scored once.
+    /// </summary>
+    public (int[] Labels, float[] Values) ReadAllWith(IDataView data, DataViewSchema.Column valueColumn) => Read(data, valueColumn);
+
+    private (int[] Labels, float[] Values) Read(IDataView data, DataViewSchema.Column? valueColumn)
     {
         var labels = new List<int>();
-        using var cursor = data.GetRowCursor(new[] { data.Schema[Name] });
-        var get = cursor.GetGetter<uint>(data.Schema[Name]);
-        uint value = 0;
+        var values = new List<float>();
+        var labelColumn = data.Schema[Name];
+        using var cursor = data.GetRowCursor(valueColumn is { } column ? new[] { labelColumn, column } : new[] { labelColumn });
+        var getLabel = cursor.GetGetter<uint>(labelColumn);
+        var getValue = valueColumn is { } c ? cursor.GetGetter<float>(c) : null;
+        uint key = 0;
+        float value = 0;
         while (cursor.MoveNext())
         {
-            get(ref value);
-            labels.Add((int)value - 1);
+            getLabel(ref key);
+            labels.Add((int)key - 1);
+            if (getValue is null) continue;
+            getValue(ref value);
+            values.Add(value);
         }
-        return labels.ToArray();
+        return (labels.ToArray(), values.ToArray());
     }
 }
