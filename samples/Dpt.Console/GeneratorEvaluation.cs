@@ -5,6 +5,7 @@ using Microsoft.ML.Dpt;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Diffusion.Samplers;
 using Microsoft.ML.Dpt.Evaluation;
+using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Stages;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
@@ -15,8 +16,9 @@ namespace Dpt.ConsoleApp;
 /// Stage 2 of the main job and its measures: trains the conditional diffusion model on a label column (stage 1's
 /// pseudo-labels, or the true labels as a reference), then measures its Fréchet distance to the real test images
 /// (with the floor between real train and test images), its classification accuracy score, and each sampler's
-/// throughput. The FD feature space is a classifier trained on every training label, which is also the main job's
-/// fully supervised reference.
+/// throughput, and how often that classifier reads each generated image as the class it was generated for
+/// (<see cref="ClassFaithfulness"/>). The FD feature space is a classifier trained on every training label, which is
+/// also the main job's fully supervised reference.
 /// </summary>
 internal sealed class GeneratorEvaluation
 {
@@ -27,6 +29,7 @@ internal sealed class GeneratorEvaluation
     private readonly string _checkpoints;
     private readonly MLContext _ml;
     private FrechetDistance? _fd;
+    private TrainedClassifier? _reference;
     private double _floor;
     private ImageDataset? _testSample;
     private JsonObject? _fullySupervised;
@@ -70,13 +73,14 @@ internal sealed class GeneratorEvaluation
         return (stage2, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>FD (with floor), CAS and sampling speed of a trained generator; its grids and weights go to <paramref name="folder"/>.</summary>
+    /// <summary>FD (with floor), CAS, class faithfulness and sampling speed of a trained generator; its grids and weights go to <paramref name="folder"/>.</summary>
     public JsonObject Measure(ConditionalDiffusionTransformer stage2, double seconds, string folder)
     {
         var fd = Fd();
         var generated = stage2.SyntheticImages;
         double distance = fd.Compute(generated.Pixels, generated.Count, _testSample!.Pixels, _testSample.Count);
         double cas = ClassificationAccuracyScore.Compute(_ml, generated, _test, ClassifierOptions(_budget.CasSteps));
+        var faithful = ClassFaithfulness.Compute(_reference!, generated);
         stage2.Generator.SaveGrids(folder, perClass: 20, seed: _args.Seed);
         stage2.Generator.Save(Path.Combine(folder, "generator.dpt"));
         var throughput = new JsonObject();
@@ -86,11 +90,13 @@ internal sealed class GeneratorEvaluation
             stage2.Generator.Generate(0, _budget.SamplingBenchmarkImages, _args.Seed, sampler, steps: 25);
             throughput[sampler.ToString()] = _budget.SamplingBenchmarkImages / sampling.Elapsed.TotalSeconds;
         }
-        Console.WriteLine($"  Generator: FD {distance:F3} (floor {_floor:F3}), CAS {cas:P2}, {seconds:F0} s training + generation; images/s at 25 steps: " +
+        Console.WriteLine($"  Generator: FD {distance:F3} (floor {_floor:F3}), CAS {cas:P2}, faithful {faithful.Overall:P2} " +
+            $"(per class {string.Join(" ", faithful.PerClass.Select(f => $"{100 * f:F0}"))} %), {seconds:F0} s training + generation; images/s at 25 steps: " +
             string.Join(", ", throughput.Select(kv => $"{kv.Key} {kv.Value!.GetValue<double>():F1}")));
         return new JsonObject
         {
-            ["fd"] = distance, ["fdFloor"] = _floor, ["cas"] = cas, ["seconds"] = seconds, ["steps"] = _budget.DiffusionSteps,
+            ["fd"] = distance, ["fdFloor"] = _floor, ["cas"] = cas, ["faithful"] = faithful.Overall,
+            ["faithfulPerClass"] = new JsonArray(faithful.PerClass.Select(f => (JsonNode?)f).ToArray()), ["seconds"] = seconds, ["steps"] = _budget.DiffusionSteps,
             ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = _args.Sampler.ToString(), ["guidanceScale"] = _args.GuidanceScale, ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
         };
     }
@@ -107,7 +113,8 @@ internal sealed class GeneratorEvaluation
         double accuracy = _ml.MulticlassClassification.Evaluate(reference.Transform(_test.ToDataView(_ml)), "Label", "Score", "PseudoLabel").MicroAccuracy;
         Console.WriteLine($"  Fully supervised reference (all {_train.Count} labels; also the FD feature space): test accuracy {accuracy:P2}, {seconds:F0} s");
         _fullySupervised = new JsonObject { ["accuracy"] = accuracy, ["labels"] = _train.Count, ["steps"] = options.NumberOfSteps, ["seconds"] = seconds };
-        _fd = new FrechetDistance(reference.Classifier);
+        _reference = reference.Classifier;
+        _fd = new FrechetDistance(_reference);
         _testSample = Sample(_test);
         var trainSample = Sample(_train);
         _floor = _fd.Compute(trainSample.Pixels, trainSample.Count, _testSample.Pixels, _testSample.Count);

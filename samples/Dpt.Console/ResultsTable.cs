@@ -9,13 +9,13 @@ internal static class ResultsTable
     public static string Markdown(IEnumerable<JsonObject> runs)
     {
         var table = new StringBuilder()
-            .AppendLine("| labels/class | supervised-only | stage 1 | pseudo-labels | stage 3 (DPT) | FD (floor) | CAS | fully supervised | seconds: stage 1 / 2 / 3 / all |")
-            .AppendLine("|---|---|---|---|---|---|---|---|---|");
+            .AppendLine("| labels/class | supervised-only | stage 1 | pseudo-labels | stage 3 (DPT) | FD (floor) | CAS | faithful | fully supervised | seconds: stage 1 / 2 / 3 / all |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var m in runs)
         {
             table.AppendLine($"| {m["labelsPerClass"]} | {Percent(m, "supervisedOnly", "accuracy")} | {Percent(m, "stage1", "accuracy")} ({m["stage1"]?["algorithm"]}) | " +
                 $"{Percent(m, "stage1", "pseudoLabelAccuracy")} | {Percent(m, "stage3", "accuracy")} | {Number(m, "stage2", "fd")} ({Number(m, "stage2", "fdFloor")}) | " +
-                $"{Percent(m, "stage2", "cas")} | {Percent(m, "fullySupervised", "accuracy")} | " +
+                $"{Percent(m, "stage2", "cas")} | {Percent(m, "stage2", "faithful")} | {Percent(m, "fullySupervised", "accuracy")} | " +
                 $"{Number(m, "stage1", "seconds", "F0")} / {Number(m, "stage2", "seconds", "F0")} / {Number(m, "stage3", "seconds", "F0")} / {m["totalSeconds"]!.GetValue<double>():F0} |");
         }
         return table.ToString();

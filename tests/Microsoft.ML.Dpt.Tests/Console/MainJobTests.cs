@@ -87,8 +87,9 @@ public class MainJobTests
         Assert.Equal("Ddim", metrics["stage2"]!["sampler"]!.GetValue<string>());
         Assert.Equal(2.0, Number(metrics, "stage2.guidanceScale"));
         Assert.Equal(0.5, Number(metrics, "stage2.conditionedFraction"));
-        foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas" })
+        foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas", "stage2.faithful" })
             Assert.InRange(Number(metrics, key), 0, 1);
+        Assert.Equal(10, metrics["stage2"]!["faithfulPerClass"]!.AsArray().Count);
         foreach (var key in new[] { "stage1.seconds", "stage2.fd", "stage2.fdFloor", "stage2.seconds", "stage3.seconds", "totalSeconds" })
             Assert.True(Number(metrics, key) >= 0, key);
         Assert.True(Number(metrics, "stage2.fd") > Number(metrics, "stage2.fdFloor"), "an 8-step generator is farther from the test images than the training images are");

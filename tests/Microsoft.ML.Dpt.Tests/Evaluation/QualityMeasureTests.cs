@@ -60,4 +60,46 @@ public class QualityMeasureTests
         Assert.True(faithful > 0.6, $"CAS of correctly labeled images: {faithful:P1}");
         Assert.True(scrambled < 0.3, $"CAS of images with random labels: {scrambled:P1}");
     }
+
+    [Fact]
+    public void ClassFaithfulnessIsTheReferenceAccuracyOnImagesOfKnownClass()
+    {
+        var ml = new MLContext(seed: 1);
+        var (train, test) = TestData.FashionMnistSubset;
+        var options = new PseudoLabeler.Options
+        {
+            Algorithm = SemiSupervisedAlgorithm.SupervisedOnly, NumberOfSteps = 150, BatchSize = 64, NetworkWidth = 8, Device = DptDevice.Cpu, Seed = 1,
+            KeepKnownLabels = false,
+        };
+        using var reference = ml.Dpt().PseudoLabeler(options).Fit(train.ToDataView(ml));
+        var asIfGenerated = test.Select(Enumerable.Range(0, 1000).ToArray());
+        // Every image labelled as the next class: the reference is right only where it confuses a class with its successor.
+        var mislabeled = new ImageDataset(asIfGenerated.Pixels, asIfGenerated.Labels.Select(l => (l + 1) % 10).ToArray(), asIfGenerated.Shape, asIfGenerated.ClassNames);
+
+        var faithful = ClassFaithfulness.Compute(reference.Classifier, asIfGenerated);
+        var wrong = ClassFaithfulness.Compute(reference.Classifier, mislabeled);
+
+        double accuracy = ml.MulticlassClassification.Evaluate(reference.Transform(asIfGenerated.ToDataView(ml)), "Label", "Score", "PseudoLabel").MicroAccuracy;
+        Assert.Equal(accuracy, faithful.Overall, 12);
+        Assert.True(faithful.Overall > 0.6, $"faithfulness of real images with their own labels: {faithful.Overall:P1}");
+        Assert.True(wrong.Overall < 0.2, $"faithfulness of images labelled as another class: {wrong.Overall:P1}");
+        var perClassCounts = Enumerable.Range(0, 10).Select(c => asIfGenerated.Labels.Count(l => l == c)).ToArray();
+        Assert.Equal(faithful.Overall, faithful.PerClass.Zip(perClassCounts, (f, n) => f * n).Sum() / 1000, 12);
+    }
+
+    [Fact]
+    public void ClassFaithfulnessNamesWhatItCannotMeasure()
+    {
+        var ml = new MLContext(seed: 1);
+        var (train, _) = TestData.FashionMnistSubset;
+        var options = new PseudoLabeler.Options { Algorithm = SemiSupervisedAlgorithm.SupervisedOnly, NumberOfSteps = 1, BatchSize = 8, NetworkWidth = 4, Device = DptDevice.Cpu, Seed = 1 };
+        using var reference = ml.Dpt().PseudoLabeler(options).Fit(train.ToDataView(ml));
+        var someClasses = train.Select(Enumerable.Range(0, train.Count).Where(i => train.Labels[i] != 3).Take(50).ToArray());
+        var unlabeled = new ImageDataset(someClasses.Pixels, someClasses.Labels.Select((l, i) => i == 7 ? -1 : l).ToArray(), someClasses.Shape, someClasses.ClassNames);
+
+        var missing = Assert.Throws<ArgumentException>(() => ClassFaithfulness.Compute(reference.Classifier, someClasses));
+        Assert.Contains("Class 3 ('Dress') has no generated image", missing.Message);
+        var noClass = Assert.Throws<ArgumentException>(() => ClassFaithfulness.Compute(reference.Classifier, unlabeled));
+        Assert.Contains("needs the class it was generated for", noClass.Message);
+    }
 }
