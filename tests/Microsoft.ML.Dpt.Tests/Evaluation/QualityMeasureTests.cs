@@ -28,11 +28,7 @@ public class QualityMeasureTests
     {
         var ml = new MLContext(seed: 1);
         var (train, test) = TestData.FashionMnistSubset;
-        var options = new PseudoLabeler.Options
-        {
-            Algorithm = SemiSupervisedAlgorithm.SupervisedOnly, NumberOfSteps = 150, BatchSize = 64, NetworkWidth = 8, Device = DptDevice.Cpu, Seed = 1,
-        };
-        using var reference = ml.Dpt().PseudoLabeler(options).Fit(train.ToDataView(ml));
+        using var reference = TrainReference(ml, train);
         var fd = new FrechetDistance(reference.Classifier);
 
         var real = train.Select(Enumerable.Range(0, 1000).ToArray());
@@ -66,12 +62,7 @@ public class QualityMeasureTests
     {
         var ml = new MLContext(seed: 1);
         var (train, test) = TestData.FashionMnistSubset;
-        var options = new PseudoLabeler.Options
-        {
-            Algorithm = SemiSupervisedAlgorithm.SupervisedOnly, NumberOfSteps = 150, BatchSize = 64, NetworkWidth = 8, Device = DptDevice.Cpu, Seed = 1,
-            KeepKnownLabels = false,
-        };
-        using var reference = ml.Dpt().PseudoLabeler(options).Fit(train.ToDataView(ml));
+        using var reference = TrainReference(ml, train);
         var asIfGenerated = test.Select(Enumerable.Range(0, 1000).ToArray());
         // Every image labelled as the next class: the reference is right only where it confuses a class with its successor.
         var mislabeled = new ImageDataset(asIfGenerated.Pixels, asIfGenerated.Labels.Select(l => (l + 1) % 10).ToArray(), asIfGenerated.Shape, asIfGenerated.ClassNames);
@@ -102,4 +93,12 @@ public class QualityMeasureTests
         var noClass = Assert.Throws<ArgumentException>(() => ClassFaithfulness.Compute(reference.Classifier, unlabeled));
         Assert.Contains("needs the class it was generated for", noClass.Message);
     }
+
+    /// <summary>A small fully supervised classifier of the subset, as the console's reference; it predicts labeled rows too.</summary>
+    private static PseudoLabelerTransformer TrainReference(MLContext ml, ImageDataset train) =>
+        ml.Dpt().PseudoLabeler(new PseudoLabeler.Options
+        {
+            Algorithm = SemiSupervisedAlgorithm.SupervisedOnly, NumberOfSteps = 150, BatchSize = 64, NetworkWidth = 8, Device = DptDevice.Cpu, Seed = 1,
+            KeepKnownLabels = false,
+        }).Fit(train.ToDataView(ml));
 }
