@@ -29,27 +29,19 @@ public static class ClassFaithfulness
             throw new ArgumentException($"The generated images have {generated.ClassNames.Count} classes; the reference classifier has {classes}.", nameof(generated));
         if (generated.Labels.Any(l => l < 0)) throw new ArgumentException("Every generated image needs the class it was generated for.", nameof(generated));
 
-        var probabilities = reference.PredictProbabilities(generated.Pixels, generated.Count);
+        var predicted = reference.PredictClasses(generated.Pixels, generated.Count);
         var right = new int[classes];
         var total = new int[classes];
         for (int i = 0; i < generated.Count; i++)
         {
             int label = generated.Labels[i];
             total[label]++;
-            if (ArgMax(probabilities.AsSpan(i * classes, classes)) == label) right[label]++;
+            if (predicted[i] == label) right[label]++;
         }
         int missing = Array.IndexOf(total, 0);
         if (missing >= 0)
             throw new ArgumentException($"Class {missing} ('{generated.ClassNames[missing]}') has no generated image; faithfulness is measured per class.", nameof(generated));
         return new ClassFaithfulnessResult(right.Sum() / (double)generated.Count, right.Zip(total, (r, t) => r / (double)t).ToArray());
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int c = 1; c < values.Length; c++)
-            if (values[c] > values[best]) best = c;
-        return best;
     }
 }
 

@@ -40,6 +40,25 @@ public sealed class TrainedClassifier : IDisposable
     public float[] PredictProbabilities(ReadOnlySpan<float> pixels, int count) =>
         ImageBatches.Map(pixels, count, Shape, Device, images => Network.forward(images).softmax(-1), ScoringBatchSize);
 
+    /// <summary>The most probable class of each of <paramref name="count"/> images <c>[count, C, H, W]</c> (the first one on a tie).</summary>
+    public int[] PredictClasses(ReadOnlySpan<float> pixels, int count)
+    {
+        var probabilities = PredictProbabilities(pixels, count);
+        int classes = ClassNames.Count;
+        var predicted = new int[count];
+        for (int i = 0; i < count; i++) predicted[i] = MostProbable(probabilities.AsSpan(i * classes, classes));
+        return predicted;
+    }
+
+    /// <summary>The index of the largest of one image's class probabilities (the first one on a tie).</summary>
+    internal static int MostProbable(ReadOnlySpan<float> probabilities)
+    {
+        int best = 0;
+        for (int c = 1; c < probabilities.Length; c++)
+            if (probabilities[c] > probabilities[best]) best = c;
+        return best;
+    }
+
     /// <summary>Writes the network description to a manifest; returns the file entries: the weights under
     /// <paramref name="weightsEntry"/> and, for an ONNX encoder, its models.</summary>
     internal Dictionary<string, Action<Stream>> WriteTo(JsonObject manifest, string weightsEntry)

@@ -121,9 +121,8 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         int classes = generated.ClassNames.Count;
         if (filter.ClassNames.Count != classes || filter.Shape != generated.Shape)
             throw new ArgumentException($"GeneratedImageFilter classifies {filter.Shape} images into {filter.ClassNames.Count} classes; the generated images are {generated.Shape} with {classes} classes.");
-        var probabilities = filter.PredictProbabilities(generated.Pixels, generated.Count);
-        var kept = Enumerable.Range(0, generated.Count)
-            .Where(i => Enumerable.Range(0, classes).MaxBy(c => probabilities[i * classes + c]) == generated.Labels[i]).ToArray();
+        var predicted = filter.PredictClasses(generated.Pixels, generated.Count);
+        var kept = Enumerable.Range(0, generated.Count).Where(i => predicted[i] == generated.Labels[i]).ToArray();
         channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: GeneratedImageFilter keeps {kept.Length} of {generated.Count} generated images " +
             $"(per class: {string.Join(", ", Enumerable.Range(0, classes).Select(c => kept.Count(i => generated.Labels[i] == c)))}).");
         return generated.Select(kept);

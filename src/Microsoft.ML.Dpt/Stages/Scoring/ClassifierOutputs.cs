@@ -137,9 +137,7 @@ internal sealed class ClassifierOutputs
             Array.Copy(probabilities, block.Scores, count * k);
             for (int i = 0; i < count; i++)
             {
-                int best = 0;
-                for (int c = 1; c < k; c++)
-                    if (probabilities[i * k + c] > probabilities[i * k + best]) best = c;
+                int best = TrainedClassifier.MostProbable(probabilities.AsSpan(i * k, k));
                 bool known = KnownLabelIndex is not null && knownLabels[i] != 0;
                 block.Keys[i] = known ? knownLabels[i] : (uint)(best + 1);
                 block.Confidences[i] = known ? 1f : probabilities[i * k + best];
