@@ -24,6 +24,7 @@ internal sealed record CommandLine
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
     public double PixelWeight { get; init; } = 1.0;
+    public double GradientWeight { get; init; } = 1.0;
     public bool BalanceClasses { get; init; } = true;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
@@ -75,6 +76,8 @@ internal sealed record CommandLine
           --neighbors N            neighbours per image in the label-propagation graph (default 10)
           --pixel-weight W         weight of the pixels beside the encoder's features in that graph's
                                    similarity; 0: the features alone (default 1)
+          --gradient-weight W      weight of the images' histograms of oriented gradients in that
+                                   similarity; 0: none (default 1)
           --no-class-balance       label propagation takes each image's largest score as it is, instead of
                                    giving every class its share of the labeled images (default: balanced)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
@@ -157,6 +160,7 @@ internal sealed record CommandLine
                 "--min-crop" => result with { MinCropScale = Fraction("--min-crop", Value()) },
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
+                "--gradient-weight" => result with { GradientWeight = NonNegative("--gradient-weight", Value()) },
                 "--no-class-balance" => result with { BalanceClasses = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },

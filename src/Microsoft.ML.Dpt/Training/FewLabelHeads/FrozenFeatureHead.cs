@@ -100,8 +100,9 @@ internal static class FrozenFeatureHead
     /// <summary>
     /// Label propagation over a graph of every real and every generated image: labeled real images seed it with
     /// weight 1, generated ones with <paramref name="extraWeight"/>. An image is described by its normalised features
-    /// and, at the graph's pixel weight, its pixels, centred on the real images' mean and L2-normalised; the two
-    /// parts are joined and normalised again, so that at weight 1 each counts equally in the cosine similarity.
+    /// and, at the graph's pixel and gradient weights, its pixels and its <see cref="OrientationHistograms"/>, each
+    /// centred on the real images' mean and L2-normalised; the parts are joined and normalised again, so that at
+    /// weight 1 each counts equally in the cosine similarity.
     /// With class balancing, each class's share of the propagated rows is its share of the real labeled rows (the
     /// generated ones, which stage 3 may have filtered unevenly, do not count; if a class has no real label, the
     /// shares are equal).
@@ -121,23 +122,28 @@ internal static class FrozenFeatureHead
         float[] certainty;
         using (var scope = NewDisposeScope())
         {
-            var description = tensor(flat, new long[] { count, length }, device: device);
-            if (graph.PixelWeight > 0)
+            var parts = new List<Tensor> { tensor(flat, new long[] { count, length }, device: device) };
+            if (graph.PixelWeight > 0 || graph.GradientWeight > 0)
             {
-                var pixels = data.ToTensor(device).flatten(1);
-                if (extraData is not null) pixels = cat(new[] { pixels, extraData.ToTensor(device).flatten(1) });
-                var centred = pixels - pixels.narrow(0, 0, real.Length).mean(new long[] { 0 }, keepdim: true);
-                description = nn.functional.normalize(cat(new[] { description, graph.PixelWeight * nn.functional.normalize(centred, dim: 1) }, 1), dim: 1);
+                var images = data.ToTensor(device);
+                if (extraData is not null) images = cat(new[] { images, extraData.ToTensor(device) });
+                if (graph.PixelWeight > 0) parts.Add(graph.PixelWeight * CentredAndNormalized(images.flatten(1), real.Length));
+                if (graph.GradientWeight > 0) parts.Add(graph.GradientWeight * CentredAndNormalized(OrientationHistograms.Compute(images), real.Length));
             }
+            var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
             (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,
                 graph.BalanceClasses ? LabeledShares(data) : null);
         }
         var unlabeled = Enumerable.Range(0, real.Length).Where(i => data.Labels[i] < 0).ToArray();
         int reached = unlabeled.Count(i => certainty[i] > 0);
-        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
+        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
             $"mean certainty {unlabeled.Select(i => certainty[i]).DefaultIfEmpty().Average():F3}, {clock.Elapsed.TotalSeconds:F1} s");
         return (labels[..real.Length], certainty[..real.Length]);
     }
+
+    /// <summary>Rows centred on the mean of the first <paramref name="realCount"/> (the real images) and L2-normalised.</summary>
+    private static Tensor CentredAndNormalized(Tensor rows, int realCount) =>
+        nn.functional.normalize(rows - rows.narrow(0, 0, realCount).mean(new long[] { 0 }, keepdim: true), dim: 1);
 
     /// <summary>Each class's share of the real labeled rows, or equal shares when a class has none.</summary>
     private static float[] LabeledShares(ImageDataset data)
