@@ -24,7 +24,7 @@ internal sealed record CommandLine
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
     public double PixelWeight { get; init; } = 1.0;
-    public double GradientWeight { get; init; } = 1.0;
+    public double GradientWeight { get; init; }
     public bool BalanceClasses { get; init; } = true;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
@@ -77,7 +77,7 @@ internal sealed record CommandLine
           --pixel-weight W         weight of the pixels beside the encoder's features in that graph's
                                    similarity; 0: the features alone (default 1)
           --gradient-weight W      weight of the images' histograms of oriented gradients in that
-                                   similarity; 0: none (default 1)
+                                   similarity; 0: none (default 0)
           --no-class-balance       label propagation takes each image's largest score as it is, instead of
                                    giving every class its share of the labeled images (default: balanced)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
