@@ -24,10 +24,7 @@ internal static class OrientationHistograms
     /// <summary>Images per batch, so that the per-pixel votes (<see cref="Bins"/> floats per pixel) stay small.</summary>
     private const int BatchSize = 4096;
 
-    /// <summary>Length of the descriptor of an image of <paramref name="height"/> × <paramref name="width"/> pixels (a partial cell at an edge counts as a cell).</summary>
-    public static int Length(int height, int width) => Bins * Cells(height) * Cells(width);
-
-    /// <summary>The descriptors of <paramref name="images"/> <c>[N, C, H, W]</c>, as <c>[N, Length]</c> on their device.</summary>
+    /// <summary>The descriptors of <paramref name="images"/> <c>[N, C, H, W]</c>, as <c>[N, Bins × cells down × cells across]</c> on their device (a partial cell at an edge counts as a cell).</summary>
     public static Tensor Compute(Tensor images)
     {
         if (images.dim() != 4)
@@ -61,6 +58,4 @@ internal static class OrientationHistograms
         votes.scatter_add_(1, (lowerBin + 1).remainder(Bins), magnitude * upperShare);
         return nn.functional.avg_pool2d(votes, CellSize, CellSize, ceil_mode: true).flatten(1).sqrt();
     }
-
-    private static int Cells(int pixels) => (pixels + CellSize - 1) / CellSize;
 }
