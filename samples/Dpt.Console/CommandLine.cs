@@ -25,6 +25,7 @@ internal sealed record CommandLine
     public double PropagatedFraction { get; init; } = 0.2;
     public double PixelWeight { get; init; } = 1.0;
     public double GradientWeight { get; init; }
+    public double HeadGradientWeight { get; init; }
     public bool BalanceClasses { get; init; } = true;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
@@ -78,6 +79,8 @@ internal sealed record CommandLine
                                    similarity; 0: the features alone (default 1)
           --gradient-weight W      weight of the images' histograms of oriented gradients in that
                                    similarity; 0: none (default 0)
+          --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
+                                   head reads (its logistic regression and its scoring); 0: none (default 0)
           --no-class-balance       label propagation takes each image's largest score as it is, instead of
                                    giving every class its share of the labeled images (default: balanced)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
@@ -161,6 +164,7 @@ internal sealed record CommandLine
                 "--propagated-fraction" => result with { PropagatedFraction = Fraction("--propagated-fraction", Value()) },
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
                 "--gradient-weight" => result with { GradientWeight = NonNegative("--gradient-weight", Value()) },
+                "--head-gradient-weight" => result with { HeadGradientWeight = NonNegative("--head-gradient-weight", Value()) },
                 "--no-class-balance" => result with { BalanceClasses = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },

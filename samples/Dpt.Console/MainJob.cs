@@ -177,6 +177,7 @@ internal sealed class MainJob
         Pretraining = method.Pretrained ? PretrainingOptions(budget) : null,
         Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
         PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight,
+        HeadGradientWeight = method.FitsFrozenHead ? _args.HeadGradientWeight : 0,
         PropagationBalancesClasses = _args.BalanceClasses,
         PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,

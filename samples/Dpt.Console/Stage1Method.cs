@@ -32,5 +32,8 @@ internal sealed record Stage1Method(string Key, string CommandName, SemiSupervis
     /// <summary>The methods <c>--algorithm</c> accepts.</summary>
     public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastivePropagation, ContrastiveFreeMatch, PropagationFreeMatch, PropagationFreeMatchPropagation, ResNet18Head };
 
+    /// <summary>Whether the method ends with a head on frozen features (which can read the orientation histograms too).</summary>
+    public bool FitsFrozenHead => Head != FewLabelHead.FineTune || PropagateAfterFineTuning;
+
     public override string ToString() => CommandName;
 }

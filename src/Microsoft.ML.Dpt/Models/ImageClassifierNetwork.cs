@@ -43,7 +43,10 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor images) => Head(Features(images));
 
     /// <summary>Builds the network described by <paramref name="spec"/>.</summary>
-    public static ImageClassifierNetwork Create(NetworkSpec spec)
+    /// <param name="spec">Architecture and sizes.</param>
+    /// <param name="shape">Shape of one input image; needed only by a head that reads orientation histograms
+    /// (<see cref="NetworkSpec.HeadGradientWeight"/> above 0).</param>
+    public static ImageClassifierNetwork Create(NetworkSpec spec, Data.ImageShape? shape = null)
     {
         ImageClassifierNetwork network = spec.Kind switch
         {
@@ -52,7 +55,7 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
             ClassifierNetwork.OnnxEncoder => throw new ArgumentException("An ONNX encoder is built from its OnnxImageEncoder, not from a network description.", nameof(spec)),
             _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
         };
-        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes) : network;
+        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes, spec.HeadGradientWeight, shape) : network;
     }
 }
 
@@ -63,8 +66,10 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
 /// <param name="Width">Base width: channels of the first block for <see cref="ClassifierNetwork.SmallCnn"/>; widen factor for the WRN.</param>
 /// <param name="NormalizedFeatureHead">True for a frozen encoder read by a linear head on centred, L2-normalised
 /// features (<see cref="NormalizedFeatureClassifier"/>); false for the network's own head.</param>
-public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width, bool NormalizedFeatureHead = false)
+/// <param name="HeadGradientWeight">For a normalised-feature head, the weight of the images' orientation histograms
+/// beside the encoder's features (<see cref="NormalizedFeatureClassifier.GradientWeight"/>); 0 otherwise.</param>
+public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width, bool NormalizedFeatureHead = false, double HeadGradientWeight = 0)
 {
     /// <summary>The same network with its own head: the encoder of a frozen-feature classifier.</summary>
-    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false };
+    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false, HeadGradientWeight = 0 };
 }

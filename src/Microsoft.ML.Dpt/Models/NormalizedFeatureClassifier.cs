@@ -1,3 +1,4 @@
+using Microsoft.ML.Dpt.Data;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -7,8 +8,11 @@ namespace Microsoft.ML.Dpt.Models;
 /// <summary>
 /// A frozen encoder read by a linear head on centred, L2-normalised features, the few-label classifier of DPT's
 /// ImageNet recipe: logits = W · (f − μ) / ‖f − μ‖ + b, with f the encoder's pooled features and μ their mean over
-/// the training images. The head's weights come from a fitted logistic regression or from class means
-/// (<see cref="Training.FewLabelHeads.FrozenFeatureHead"/>), not from back-propagation.
+/// the training images. With a gradient weight w &gt; 0 the head also reads each image's
+/// <see cref="OrientationHistograms"/> h: the description is [u, w·v] / ‖[u, w·v]‖, where u and v are f and h each
+/// centred and L2-normalised, so that at w = 1 the encoder and the edge descriptor count equally. The head's weights
+/// come from a fitted logistic regression or from class means (<see cref="Training.FewLabelHeads.FrozenFeatureHead"/>),
+/// not from back-propagation.
 /// </summary>
 public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
 {
@@ -17,10 +21,21 @@ public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
     private readonly Linear head;
 
     /// <summary>Wraps <paramref name="encoder"/> with a zero centre and an untrained head for <paramref name="classes"/> classes.</summary>
-    public NormalizedFeatureClassifier(ImageClassifierNetwork encoder, int classes) : base(nameof(NormalizedFeatureClassifier))
+    /// <param name="encoder">The frozen encoder.</param>
+    /// <param name="classes">Number of classes.</param>
+    /// <param name="gradientWeight">Weight of the images' orientation histograms beside the encoder's features (0: features only).</param>
+    /// <param name="shape">Shape of one input image; needed (for the histograms' length) when <paramref name="gradientWeight"/> is above 0.</param>
+    public NormalizedFeatureClassifier(ImageClassifierNetwork encoder, int classes, double gradientWeight = 0, ImageShape? shape = null)
+        : base(nameof(NormalizedFeatureClassifier))
     {
+        if (!(gradientWeight >= 0 && double.IsFinite(gradientWeight)))
+            throw new ArgumentOutOfRangeException(nameof(gradientWeight), gradientWeight, "The gradient weight must be a non-negative number.");
+        if (gradientWeight > 0 && shape is null)
+            throw new ArgumentNullException(nameof(shape), "A head that reads orientation histograms needs the image shape.");
         this.encoder = encoder;
-        FeatureLength = encoder.FeatureLength;
+        GradientWeight = gradientWeight;
+        HistogramLength = gradientWeight > 0 ? OrientationHistograms.LengthFor(shape!.Value) : 0;
+        FeatureLength = encoder.FeatureLength + HistogramLength;
         head = nn.Linear(FeatureLength, classes);
         register_buffer(CenterBuffer, zeros(FeatureLength));   // read by name: moving the module to a device replaces it
         RegisterComponents();
@@ -29,21 +44,43 @@ public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
     /// <summary>The encoder whose features the head reads.</summary>
     public ImageClassifierNetwork Encoder => encoder;
 
+    /// <summary>Weight of the orientation histograms beside the encoder's features (0: the head reads the features alone).</summary>
+    public double GradientWeight { get; }
+
+    /// <summary>Length of the orientation histograms at the end of the feature vector (0 when <see cref="GradientWeight"/> is 0).</summary>
+    internal int HistogramLength { get; }
+
     /// <inheritdoc/>
     public override int FeatureLength { get; }
 
-    /// <inheritdoc/>
-    protected internal override Tensor ExtractFeatures(Tensor images) => encoder.ExtractFeatures(images);
+    /// <summary>The encoder's features, followed by the images' orientation histograms when the head reads them.</summary>
+    protected internal override Tensor ExtractFeatures(Tensor images)
+    {
+        var features = encoder.ExtractFeatures(images);
+        if (HistogramLength == 0) return features;
+        // The images are in [-1, 1] here: twice the gradients of [0, 1], which the per-part normalisation undoes.
+        using var histograms = OrientationHistograms.Compute(images);
+        using (features)
+            return cat(new[] { features, histograms }, 1);
+    }
 
     /// <inheritdoc/>
     public override Tensor Head(Tensor features) => head.forward(Normalize(features));
 
-    /// <summary>Centred, L2-normalised features: what the head reads.</summary>
-    public Tensor Normalize(Tensor features) => nn.functional.normalize(features - Center, dim: 1);
+    /// <summary>The description the head reads: centred, L2-normalised features (each part on its own, then joined and normalised again).</summary>
+    public Tensor Normalize(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        var centred = features - Center;
+        if (HistogramLength == 0) return nn.functional.normalize(centred, dim: 1).MoveToOuterDisposeScope();
+        var encoderPart = nn.functional.normalize(centred.narrow(1, 0, encoder.FeatureLength), dim: 1);
+        var histogramPart = nn.functional.normalize(centred.narrow(1, encoder.FeatureLength, HistogramLength), dim: 1) * GradientWeight;
+        return nn.functional.normalize(cat(new[] { encoderPart, histogramPart }, 1), dim: 1).MoveToOuterDisposeScope();
+    }
 
     private Tensor Center => get_buffer(CenterBuffer) ?? throw new InvalidOperationException($"The '{CenterBuffer}' buffer is missing.");
 
-    /// <summary>Sets the centre and the head's weights <c>[classes, FeatureLength]</c> and biases <c>[classes]</c>.</summary>
+    /// <summary>Sets the centre <c>[FeatureLength]</c> and the head's weights <c>[classes, FeatureLength]</c> and biases <c>[classes]</c>.</summary>
     internal void SetHead(float[] featureMean, float[] weights, float[] biases)
     {
         using var _ = no_grad();

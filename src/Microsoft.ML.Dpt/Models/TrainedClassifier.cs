@@ -66,7 +66,7 @@ public sealed class TrainedClassifier : IDisposable
         manifest["network"] = new JsonObject
         {
             ["kind"] = Spec.Kind.ToString(), ["channels"] = Spec.Channels, ["classes"] = Spec.Classes, ["width"] = Spec.Width,
-            ["normalizedFeatureHead"] = Spec.NormalizedFeatureHead,
+            ["normalizedFeatureHead"] = Spec.NormalizedFeatureHead, ["headGradientWeight"] = Spec.HeadGradientWeight,
         };
         manifest["imageShape"] = new JsonArray(Shape.Channels, Shape.Height, Shape.Width);
         manifest["classNames"] = new JsonArray(ClassNames.Select(n => (JsonNode)n!).ToArray());
@@ -123,17 +123,20 @@ public sealed class TrainedClassifier : IDisposable
         if (!Enum.TryParse<ClassifierNetwork>((string?)network["kind"], out var kind))
             throw file.Damaged($"unknown network kind '{network["kind"]}'");
         var spec = new NetworkSpec(kind, (int?)network["channels"] ?? 0, (int?)network["classes"] ?? 0, (int?)network["width"] ?? 0,
-            (bool?)network["normalizedFeatureHead"] ?? false);
+            (bool?)network["normalizedFeatureHead"] ?? false, (double?)network["headGradientWeight"] ?? 0);   // files before the histograms have no weight
         var dims = file.Get<int[]>("imageShape");
         var classNames = file.Get<string[]>("classNames");
         if (dims.Length != 3 || spec.Channels != dims[0] || spec.Classes != classNames.Length || spec.Width < 1)
             throw file.Damaged("the network description does not match the image shape and classes");
+        if (!(spec.HeadGradientWeight >= 0 && double.IsFinite(spec.HeadGradientWeight)) || (spec.HeadGradientWeight > 0 && !spec.NormalizedFeatureHead))
+            throw file.Damaged($"its head gradient weight {spec.HeadGradientWeight} is not a non-negative number of a normalised-feature head");
+        var shape = new ImageShape(dims[0], dims[1], dims[2]);
         var model = spec.Kind == ClassifierNetwork.OnnxEncoder
-            ? new NormalizedFeatureClassifier(new OnnxEncoderNetwork(ReadOnnxEncoder(file)), spec.Classes)
-            : ImageClassifierNetwork.Create(spec);
+            ? new NormalizedFeatureClassifier(new OnnxEncoderNetwork(ReadOnnxEncoder(file)), spec.Classes, spec.HeadGradientWeight, shape)
+            : ImageClassifierNetwork.Create(spec, shape);
         file.LoadWeights(model, weightsEntry, $"{spec.Kind} network");
         model.to(device);
-        return new TrainedClassifier(model, spec, new ImageShape(dims[0], dims[1], dims[2]), classNames, device);
+        return new TrainedClassifier(model, spec, shape, classNames, device);
     }
 
     /// <inheritdoc/>

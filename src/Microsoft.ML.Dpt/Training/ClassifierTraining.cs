@@ -79,7 +79,7 @@ internal static class ClassifierTraining
             Log("PropagateAfterFineTuning: label propagation over the fine-tuned network's features");
             using (fineTuned)
                 return FitFrozenHead(() => CopyEncoder(fineTuned, spec.AsEncoder()), options, FewLabelHead.LabelPropagation,
-                    spec with { NormalizedFeatureHead = true }, data, generated, extraWeight, seed, device, Log);
+                    spec with { NormalizedFeatureHead = true, HeadGradientWeight = options.HeadGradientWeight }, data, generated, extraWeight, seed, device, Log);
         }
 
         if (initial is null)
@@ -99,7 +99,7 @@ internal static class ClassifierTraining
         var encoder = createEncoder();
         try
         {
-            var network = FrozenFeatureHead.Fit(encoder, head, data, extraLabeled, extraWeight,
+            var network = FrozenFeatureHead.Fit(encoder, head, spec.HeadGradientWeight, data, extraLabeled, extraWeight,
                 options.HeadL2Regularization, PropagationSettings.From(options), seed, device, options.CancellationToken, log);
             return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
         }

@@ -126,6 +126,18 @@ public class SemiSupervisedTrainerOptions
     public double PropagationGradientWeight { get; set; }
 
     /// <summary>
+    /// Weight of the images' histograms of oriented gradients beside the encoder's features in a frozen-feature head
+    /// (<see cref="FewLabelHead.LogisticRegression"/>, <see cref="FewLabelHead.NearestClassMean"/>,
+    /// <see cref="FewLabelHead.LabelPropagation"/>, and the head that <see cref="PropagateAfterFineTuning"/> fits): the
+    /// head reads both, each centred and L2-normalised, joined with this weight on the histograms and normalised again;
+    /// at 0 it reads the features alone. The histograms are computed from the pixels whenever the model scores, so the
+    /// saved model needs nothing more. Unlike <see cref="PropagationGradientWeight"/>, which only shapes the graph that
+    /// finds the pseudo-labels, this lets the classifier itself see the edges. Default: 0.
+    /// </summary>
+    [ExcludedFromFingerprint]   // the head is fitted after every checkpointed loop
+    public double HeadGradientWeight { get; set; }
+
+    /// <summary>
     /// Whether label propagation gives each class its share of the labeled rows among the unlabeled ones (class mass
     /// normalisation, Zhu et al. 2003, by Sinkhorn rounds over the propagated scores): with N labels per class, every
     /// class ends with about the same number of rows. Left alone, a class whose few labels sit in a dense part of the
@@ -190,8 +202,9 @@ public class SemiSupervisedTrainerOptions
 
     /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
     internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) => Encoder is not null
-        ? new(ClassifierNetwork.OnnxEncoder, shape.Channels, classes, 1, NormalizedFeatureHead: true)
-        : new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32), Head != FewLabelHead.FineTune);
+        ? new(ClassifierNetwork.OnnxEncoder, shape.Channels, classes, 1, NormalizedFeatureHead: true, HeadGradientWeight)
+        : new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32), Head != FewLabelHead.FineTune,
+            Head != FewLabelHead.FineTune ? HeadGradientWeight : 0);
 
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal virtual void Validate()
@@ -222,6 +235,9 @@ public class SemiSupervisedTrainerOptions
         Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
         Check(PropagationPixelWeight >= 0 && double.IsFinite(PropagationPixelWeight), nameof(PropagationPixelWeight), PropagationPixelWeight, "a non-negative number");
         Check(PropagationGradientWeight >= 0 && double.IsFinite(PropagationGradientWeight), nameof(PropagationGradientWeight), PropagationGradientWeight, "a non-negative number");
+        Check(HeadGradientWeight >= 0 && double.IsFinite(HeadGradientWeight), nameof(HeadGradientWeight), HeadGradientWeight, "a non-negative number");
+        Check(HeadGradientWeight == 0 || Head != FewLabelHead.FineTune || PropagateAfterFineTuning, nameof(HeadGradientWeight), HeadGradientWeight,
+            "0 unless a frozen-feature head is fitted (Head other than FineTune, or PropagateAfterFineTuning)");
         Check(PropagatedLabelFraction is >= 0 and <= 1, nameof(PropagatedLabelFraction), PropagatedLabelFraction, "a fraction in [0, 1]");
         Check(PropagatedLabelFraction == 0 || Head == FewLabelHead.FineTune, nameof(PropagatedLabelFraction), PropagatedLabelFraction,
             "0 unless Head is FineTune (the LabelPropagation head already uses every row)");

@@ -209,7 +209,7 @@ public class LabelPropagationTests
     }
 
     /// <summary>An encoder whose features are noise, the same for every call and unrelated to the images.</summary>
-    private sealed class NoiseEncoder : Models.ImageClassifierNetwork
+    internal sealed class NoiseEncoder : Models.ImageClassifierNetwork
     {
         public NoiseEncoder() : base(nameof(NoiseEncoder)) => RegisterComponents();
         public override int FeatureLength => 64;

@@ -1,4 +1,4 @@
-using Microsoft.ML.Dpt.Training.FewLabelHeads;
+using Microsoft.ML.Dpt.Models;
 using Xunit;
 using static TorchSharp.torch;
 

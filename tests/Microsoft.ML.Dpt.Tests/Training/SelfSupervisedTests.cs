@@ -44,14 +44,19 @@ public class SelfSupervisedTests
     }
 
     [Theory]
-    [InlineData(FewLabelHead.LogisticRegression)]
-    [InlineData(FewLabelHead.NearestClassMean)]
-    public void AFrozenHeadPredictsItsOwnLabeledRowsAndRoundTripsExactly(FewLabelHead head)
+    [InlineData(FewLabelHead.LogisticRegression, 0.0)]
+    [InlineData(FewLabelHead.NearestClassMean, 0.0)]
+    [InlineData(FewLabelHead.LogisticRegression, 1.0)]   // the head also reads the orientation histograms
+    public void AFrozenHeadPredictsItsOwnLabeledRowsAndRoundTripsExactly(FewLabelHead head, double gradientWeight)
     {
         var ml = new MLContext(seed: 1);
         var data = FewLabelSplit.Apply(TestData.SmallTrain(6), 1, seed: 1);
-        using var model = ml.Dpt().PseudoLabeler(FrozenHeadOptions(head)).Fit(data.ToDataView(ml));
-        Assert.True(model.Classifier.Network is Models.NormalizedFeatureClassifier);
+        var options = FrozenHeadOptions(head);
+        options.HeadGradientWeight = gradientWeight;
+        using var model = ml.Dpt().PseudoLabeler(options).Fit(data.ToDataView(ml));
+        var network = Assert.IsType<Models.NormalizedFeatureClassifier>(model.Classifier.Network);
+        Assert.Equal(gradientWeight, network.GradientWeight);
+        Assert.Equal(network.Encoder.FeatureLength + (gradientWeight > 0 ? 441 : 0), network.FeatureLength);
 
         // One label per class: the class mean is that row's own feature and a nearly unregularised logistic
         // regression separates ten points, so every labeled row is predicted as its own class.
@@ -65,6 +70,7 @@ public class SelfSupervisedTests
         model.Save(folder.File("frozen.dpt"));
         using var loaded = ml.Dpt().LoadPseudoLabeler(folder.File("frozen.dpt"), DptDevice.Cpu);
         Assert.Equal(probabilities, loaded.Classifier.PredictProbabilities(labeled.Pixels, labeled.Count));
+        Assert.Equal(gradientWeight, loaded.Classifier.Spec.HeadGradientWeight);
     }
 
     [Fact]

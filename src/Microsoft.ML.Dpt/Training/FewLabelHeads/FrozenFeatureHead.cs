@@ -21,6 +21,9 @@ internal static class FrozenFeatureHead
 
     /// <param name="encoder">The trained encoder (left unchanged).</param>
     /// <param name="kind">Logistic regression or nearest class mean.</param>
+    /// <param name="gradientWeight">Weight of the images' orientation histograms beside the features in what the head
+    /// reads (<see cref="NormalizedFeatureClassifier.GradientWeight"/>; 0: the features alone). The propagation graph
+    /// reads the features alone either way, with its own <see cref="PropagationSettings.GradientWeight"/>.</param>
     /// <param name="data">All real rows; label −1 marks an unlabeled row, which only contributes to the centre.</param>
     /// <param name="extraLabeled">Generated images (stage 3), or null.</param>
     /// <param name="extraWeight">Weight of a generated image relative to a real labeled one.</param>
@@ -31,15 +34,19 @@ internal static class FrozenFeatureHead
     /// <param name="cancel">Checked before and between batches of the feature pass.</param>
     /// <param name="log">Receives a progress line every 30 s of a long feature pass (an ONNX encoder on the CPU reads
     /// about 50 images/s).</param>
-    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, ImageDataset data, ImageDataset? extraLabeled,
+    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, double gradientWeight, ImageDataset data, ImageDataset? extraLabeled,
         double extraWeight, double l2, PropagationSettings graph, int seed, Device device, CancellationToken cancel, Action<string> log)
     {
         int classes = data.ClassNames.Count;
-        var classifier = new NormalizedFeatureClassifier(encoder, classes);
+        var classifier = new NormalizedFeatureClassifier(encoder, classes, gradientWeight, data.Shape);
         classifier.to(device);
         classifier.eval();
-        int length = classifier.FeatureLength;
-        var (normalized, extraNormalized, mean) = NormalizedFeatures(classifier, data, extraLabeled, device, cancel, log);
+        int length = classifier.FeatureLength, encoderLength = encoder.FeatureLength;
+        var realFeatures = Features(classifier, data, device, "real", cancel, log);
+        var extraFeatures = extraLabeled is null ? Array.Empty<float>() : Features(classifier, extraLabeled, device, "generated", cancel, log);
+        var mean = Mean(realFeatures, length);
+        var normalized = Describe(realFeatures, length, mean, encoderLength, gradientWeight);
+        var extraNormalized = Describe(extraFeatures, length, mean, encoderLength, gradientWeight);
 
         var rows = new List<(float[] Feature, int Label, float Weight)>();
         for (int i = 0; i < data.Count; i++)
@@ -49,7 +56,10 @@ internal static class FrozenFeatureHead
         if (kind == FewLabelHead.LabelPropagation)
         {
             // Every unlabeled real row joins with its propagated class, weighted by its certainty (rows no label reaches stay out).
-            var (labels, certainty) = Propagate(normalized, data, extraNormalized, extraLabeled, (float)extraWeight, graph, device, cancel, log);
+            var (labels, certainty) = gradientWeight == 0
+                ? Propagate(normalized, data, extraNormalized, extraLabeled, (float)extraWeight, graph, device, cancel, log)
+                : Propagate(Describe(realFeatures, length, mean, encoderLength, 0), data, Describe(extraFeatures, length, mean, encoderLength, 0),
+                    extraLabeled, (float)extraWeight, graph, device, cancel, log);
             for (int i = 0; i < data.Count; i++)
                 if (data.Labels[i] < 0 && certainty[i] > 0) rows.Add((normalized[i], labels[i], certainty[i]));
         }
@@ -73,29 +83,41 @@ internal static class FrozenFeatureHead
         Device device, CancellationToken cancel, Action<string> log)
     {
         network.eval();
-        var (normalized, _, _) = NormalizedFeatures(network, data, null, device, cancel, log);
+        var features = Features(network, data, device, "real", cancel, log);
+        var normalized = Describe(features, network.FeatureLength, Mean(features, network.FeatureLength), network.FeatureLength, 0);
         var (labels, certainty) = Propagate(normalized, data, Array.Empty<float[]>(), null, 1f, graph, device, cancel, log);
         for (int i = 0; i < data.Count; i++)
             if (data.Labels[i] >= 0) (labels[i], certainty[i]) = (data.Labels[i], 1f);
         return (labels, certainty);
     }
 
-    /// <summary>
-    /// Features of the real and the extra rows, each centred on the real rows' mean and L2-normalised, and that mean.
-    /// </summary>
-    private static (float[][] Real, float[][] Extra, float[] Mean) NormalizedFeatures(ImageClassifierNetwork network, ImageDataset data, ImageDataset? extra,
-        Device device, CancellationToken cancel, Action<string> log)
+    /// <summary>The mean of the rows of <paramref name="features"/> (<c>[count, length]</c> row-major).</summary>
+    internal static float[] Mean(float[] features, int length)
     {
-        int length = network.FeatureLength;
-        var realFeatures = Features(network, data, device, "real", cancel, log);
+        int count = features.Length / length;
         var mean = new float[length];
-        for (int i = 0; i < data.Count; i++)
-            for (int j = 0; j < length; j++) mean[j] += realFeatures[i * length + j] / data.Count;
-        var real = Enumerable.Range(0, data.Count).Select(i => Normalize(realFeatures.AsSpan(i * length, length), mean)).ToArray();
-        if (extra is null) return (real, Array.Empty<float[]>(), mean);
-        var extraFeatures = Features(network, extra, device, "generated", cancel, log);
-        return (real, Enumerable.Range(0, extra.Count).Select(i => Normalize(extraFeatures.AsSpan(i * length, length), mean)).ToArray(), mean);
+        for (int i = 0; i < count; i++)
+            for (int j = 0; j < length; j++) mean[j] += features[i * length + j] / count;
+        return mean;
     }
+
+    /// <summary>
+    /// Each row of <paramref name="features"/> (<c>[count, stride]</c> row-major) as a head with
+    /// <paramref name="gradientWeight"/> reads it (<see cref="NormalizedFeatureClassifier.Normalize"/>): its first
+    /// <paramref name="encoderLength"/> values centred on <paramref name="mean"/> and L2-normalised; above weight 0,
+    /// joined with the rest (the histograms), centred and normalised the same way and scaled by the weight, and
+    /// normalised again.
+    /// </summary>
+    internal static float[][] Describe(float[] features, int stride, float[] mean, int encoderLength, double gradientWeight) =>
+        Enumerable.Range(0, features.Length / stride).Select(i =>
+        {
+            var row = features.AsSpan(i * stride, stride);
+            var encoderPart = Normalize(row[..encoderLength], mean.AsSpan(0, encoderLength));
+            if (gradientWeight == 0) return encoderPart;
+            var histogramPart = Normalize(row[encoderLength..], mean.AsSpan(encoderLength));
+            for (int j = 0; j < histogramPart.Length; j++) histogramPart[j] *= (float)gradientWeight;
+            return Normalize(encoderPart.Concat(histogramPart).ToArray(), ReadOnlySpan<float>.Empty);
+        }).ToArray();
 
     /// <summary>
     /// Label propagation over a graph of every real and every generated image: labeled real images seed it with
@@ -174,10 +196,11 @@ internal static class FrozenFeatureHead
         });
     }
 
-    private static float[] Normalize(ReadOnlySpan<float> feature, float[] mean)
+    /// <summary>The feature centred on <paramref name="mean"/> (none when it is empty) and L2-normalised.</summary>
+    private static float[] Normalize(ReadOnlySpan<float> feature, ReadOnlySpan<float> mean)
     {
         var centred = new float[feature.Length];
-        for (int j = 0; j < centred.Length; j++) centred[j] = feature[j] - mean[j];
+        for (int j = 0; j < centred.Length; j++) centred[j] = mean.IsEmpty ? feature[j] : feature[j] - mean[j];
         float norm = MathF.Max(MathF.Sqrt(centred.Sum(v => v * v)), 1e-12f);
         for (int j = 0; j < centred.Length; j++) centred[j] /= norm;
         return centred;

@@ -3,7 +3,7 @@ namespace Microsoft.ML.Dpt.Training.FewLabelHeads;
 /// <summary>How label propagation builds its graph and reads its result (from <see cref="SemiSupervisedTrainerOptions"/>).</summary>
 /// <param name="Neighbors">Neighbours per image in the graph.</param>
 /// <param name="PixelWeight">Weight of the pixels beside the features in the graph's similarity (0: features only).</param>
-/// <param name="GradientWeight">Weight of the images' <see cref="OrientationHistograms"/> in that similarity (0: none).</param>
+/// <param name="GradientWeight">Weight of the images' <see cref="Models.OrientationHistograms"/> in that similarity (0: none).</param>
 /// <param name="BalanceClasses">Whether each class takes its share of the labeled rows among the propagated ones.</param>
 internal sealed record PropagationSettings(int Neighbors, double PixelWeight, double GradientWeight, bool BalanceClasses)
 {

@@ -1,11 +1,12 @@
+using Microsoft.ML.Dpt.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Dpt.Training.FewLabelHeads;
+namespace Microsoft.ML.Dpt.Models;
 
 /// <summary>
 /// Histograms of oriented gradients (after Dalal and Triggs, "Histograms of Oriented Gradients for Human Detection",
-/// CVPR 2005), a fixed image descriptor for the label-propagation graph: each pixel's gradient votes with its
+/// CVPR 2005), a fixed image descriptor for the label-propagation graph and the frozen-feature head: each pixel's gradient votes with its
 /// magnitude into the two nearest of <see cref="Bins"/> unsigned orientation bins, the votes are averaged over
 /// cells of <see cref="CellSize"/> × <see cref="CellSize"/> pixels (a partial cell at an edge averages the pixels it has), and the square root of each cell's histogram is
 /// taken (so that a few strong edges do not drown the rest). Unlike raw pixels it describes shapes by their edges,
@@ -23,6 +24,11 @@ internal static class OrientationHistograms
 
     /// <summary>Images per batch, so that the per-pixel votes (<see cref="Bins"/> floats per pixel) stay small.</summary>
     private const int BatchSize = 4096;
+
+    /// <summary>Length of one image's descriptor: <see cref="Bins"/> per cell, a partial cell at an edge counting as a cell.</summary>
+    public static int LengthFor(ImageShape shape) => Bins * CeilingDivide(shape.Height, CellSize) * CeilingDivide(shape.Width, CellSize);
+
+    private static int CeilingDivide(int value, int divisor) => (value + divisor - 1) / divisor;
 
     /// <summary>The descriptors of <paramref name="images"/> <c>[N, C, H, W]</c>, as <c>[N, Bins × cells down × cells across]</c> on their device (a partial cell at an edge counts as a cell).</summary>
     public static Tensor Compute(Tensor images)
