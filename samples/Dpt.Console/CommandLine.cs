@@ -25,7 +25,7 @@ internal sealed record CommandLine
     public double PropagatedFraction { get; init; } = 0.2;
     public double PixelWeight { get; init; } = 1.0;
     public double GradientWeight { get; init; }
-    public double HeadGradientWeight { get; init; }
+    public double HeadGradientWeight { get; init; } = 1.0;   // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
@@ -80,7 +80,7 @@ internal sealed record CommandLine
           --gradient-weight W      weight of the images' histograms of oriented gradients in that
                                    similarity; 0: none (default 0)
           --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
-                                   head reads (its logistic regression and its scoring); 0: none (default 0)
+                                   head reads (its logistic regression and its scoring); 0: none (default 1)
           --no-class-balance       label propagation takes each image's largest score as it is, instead of
                                    giving every class its share of the labeled images (default: balanced)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's

@@ -9,7 +9,8 @@ namespace Microsoft.ML.Dpt.Training.FewLabelHeads;
 
 /// <summary>
 /// Fits a head on a frozen encoder's features, as DPT does on ImageNet: the features of every real image give the
-/// centre μ; each labeled image's feature becomes (f − μ) / ‖f − μ‖; then either an L2-regularised multinomial
+/// centre μ; each labeled image's feature becomes (f − μ) / ‖f − μ‖ (joined with the image's orientation histograms,
+/// normalised the same way, when the head reads them too); then either an L2-regularised multinomial
 /// logistic regression (ML.NET's <c>LbfgsMaximumEntropy</c>, with example weights for generated images) or the
 /// normalised class means. Either way the result is a <see cref="NormalizedFeatureClassifier"/>, so it scores, saves
 /// and loads like every other classifier of the package.
@@ -56,6 +57,7 @@ internal static class FrozenFeatureHead
         if (kind == FewLabelHead.LabelPropagation)
         {
             // Every unlabeled real row joins with its propagated class, weighted by its certainty (rows no label reaches stay out).
+            // The graph reads the encoder's part alone and adds the pixels and histograms at its own weights.
             var (labels, certainty) = gradientWeight == 0
                 ? Propagate(normalized, data, extraNormalized, extraLabeled, (float)extraWeight, graph, device, cancel, log)
                 : Propagate(Describe(realFeatures, length, mean, encoderLength, 0), data, Describe(extraFeatures, length, mean, encoderLength, 0),
