@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Persistence;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages;
 using Microsoft.ML.Dpt.Tests.Stages;
@@ -60,6 +61,22 @@ public class ModelFileTests
         Assert.Contains("cut.dpt", cut.Message);
 
         Assert.Throws<FileNotFoundException>(() => PseudoLabelerTransformer.Load(folder.File("absent.dpt"), DptDevice.Cpu));
+
+        // A head gradient weight on a network with its own head would rebuild a different network: refused by name.
+        var edited = folder.File("edited.dpt");
+        File.Copy(good, edited);
+        using (var zip = System.IO.Compression.ZipFile.Open(edited, System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry(ModelFile.ManifestEntry)!;
+            System.Text.Json.Nodes.JsonNode manifest;
+            using (var stream = entry.Open()) manifest = System.Text.Json.Nodes.JsonNode.Parse(stream)!;
+            manifest["network"]!["headGradientWeight"] = 1;
+            entry.Delete();
+            using var writer = new StreamWriter(zip.CreateEntry(ModelFile.ManifestEntry).Open());
+            writer.Write(manifest.ToJsonString());
+        }
+        var weight = Assert.Throws<InvalidDataException>(() => PseudoLabelerTransformer.Load(edited, DptDevice.Cpu));
+        Assert.Contains("head gradient weight 1", weight.Message);
         model.Dispose();
     }
 }
