@@ -58,10 +58,10 @@ internal static class FrozenFeatureHead
         {
             // Every unlabeled real row joins with its propagated class, weighted by its certainty (rows no label reaches stay out).
             // The graph reads the encoder's part alone and adds the pixels and histograms at its own weights.
-            var (labels, certainty) = gradientWeight == 0
-                ? Propagate(normalized, data, extraNormalized, extraLabeled, (float)extraWeight, graph, device, cancel, log)
-                : Propagate(Describe(realFeatures, length, mean, encoderLength, 0), data, Describe(extraFeatures, length, mean, encoderLength, 0),
-                    extraLabeled, (float)extraWeight, graph, device, cancel, log);
+            var (graphRows, extraGraphRows) = gradientWeight == 0
+                ? (normalized, extraNormalized)
+                : (Describe(realFeatures, length, mean, encoderLength, 0), Describe(extraFeatures, length, mean, encoderLength, 0));
+            var (labels, certainty) = Propagate(graphRows, data, extraGraphRows, extraLabeled, (float)extraWeight, graph, device, cancel, log);
             for (int i = 0; i < data.Count; i++)
                 if (data.Labels[i] < 0 && certainty[i] > 0) rows.Add((normalized[i], labels[i], certainty[i]));
         }
