@@ -26,6 +26,7 @@ internal sealed record CommandLine
     public double PixelWeight { get; init; } = 1.0;
     public double GradientWeight { get; init; }
     public double HeadGradientWeight { get; init; } = 1.0;   // the library's default is 0; see docs/results.md
+    public int FeatureGrid { get; init; } = 2;                // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
@@ -81,6 +82,9 @@ internal sealed record CommandLine
                                    similarity; 0: none (default 0)
           --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
                                    head reads (its logistic regression and its scoring); 0: none (default 1)
+          --feature-grid G         frozen-feature heads and label propagation also read the CNN encoder's
+                                   last feature map averaged over G x G cells; 0: its pooled features
+                                   alone (default 2)
           --no-class-balance       label propagation takes each image's largest score as it is, instead of
                                    giving every class its share of the labeled images (default: balanced)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
@@ -165,6 +169,7 @@ internal sealed record CommandLine
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
                 "--gradient-weight" => result with { GradientWeight = NonNegative("--gradient-weight", Value()) },
                 "--head-gradient-weight" => result with { HeadGradientWeight = NonNegative("--head-gradient-weight", Value()) },
+                "--feature-grid" => result with { FeatureGrid = Int("--feature-grid", 0) },
                 "--no-class-balance" => result with { BalanceClasses = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },

@@ -178,6 +178,7 @@ internal sealed class MainJob
         Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
         PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight,
         HeadGradientWeight = method.FitsFrozenHead ? _args.HeadGradientWeight : 0,
+        FeatureGrid = method.ReadsFrozenCnnFeatures ? _args.FeatureGrid : 0,
         PropagationBalancesClasses = _args.BalanceClasses,
         PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
         Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,

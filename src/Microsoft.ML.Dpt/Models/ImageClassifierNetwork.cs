@@ -36,6 +36,41 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Pooled features of images already mapped to [-1, 1].</summary>
     protected internal abstract Tensor ExtractFeatures(Tensor images);
 
+    /// <summary>
+    /// Whether the network can give its last feature map averaged over a grid (<see cref="GridFeatures"/> with a grid
+    /// above 0): true for the convolutional networks, false for an encoder that only gives pooled features.
+    /// </summary>
+    public virtual bool HasFeatureMap => false;
+
+    /// <summary>
+    /// The pooled features of images in [0, 1], followed, for <paramref name="grid"/> G above 0, by the last feature
+    /// map averaged over a G × G grid of cells: <c>[N, FeatureLength · (1 + G²)]</c>. The pooled features say what
+    /// is in the image; the grid also says where, which global pooling throws away.
+    /// </summary>
+    public Tensor GridFeatures(Tensor images, int grid)
+    {
+        using var centred = images.mul(2).sub_(1);
+        return ExtractGridFeatures(centred, grid);
+    }
+
+    /// <summary><see cref="GridFeatures"/> of images already mapped to [-1, 1].</summary>
+    protected internal virtual Tensor ExtractGridFeatures(Tensor images, int grid) => grid == 0
+        ? ExtractFeatures(images)
+        : throw new NotSupportedException($"{GetType().Name} gives pooled features only; it has no feature map to average over a {grid} x {grid} grid.");
+
+    /// <summary>Length of <see cref="GridFeatures"/> for <paramref name="grid"/>.</summary>
+    public int GridFeatureLength(int grid) => FeatureLength * (1 + grid * grid);
+
+    /// <summary>A feature map <c>[N, C, h, w]</c> averaged globally, then (grid above 0) over a grid × grid grid, joined: <c>[N, C · (1 + grid²)]</c>.</summary>
+    protected static Tensor PoolWithGrid(Tensor map, int grid)
+    {
+        var pooled = nn.functional.adaptive_avg_pool2d(map, 1).flatten(1);
+        if (grid == 0) return pooled;
+        using (pooled)
+        using (var cells = nn.functional.adaptive_avg_pool2d(map, grid).flatten(1))
+            return cat(new[] { pooled, cells }, 1);
+    }
+
     /// <summary>Logits from features.</summary>
     public abstract Tensor Head(Tensor features);
 
@@ -55,7 +90,7 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
             ClassifierNetwork.OnnxEncoder => throw new ArgumentException("An ONNX encoder is built from its OnnxImageEncoder, not from a network description.", nameof(spec)),
             _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
         };
-        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes, spec.HeadGradientWeight, shape) : network;
+        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes, spec.HeadGradientWeight, shape, spec.FeatureGrid) : network;
     }
 }
 
@@ -66,10 +101,13 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
 /// <param name="Width">Base width: channels of the first block for <see cref="ClassifierNetwork.SmallCnn"/>; widen factor for the WRN.</param>
 /// <param name="NormalizedFeatureHead">True for a frozen encoder read by a linear head on centred, L2-normalised
 /// features (<see cref="NormalizedFeatureClassifier"/>); false for the network's own head.</param>
+/// <param name="FeatureGrid">For a normalised-feature head, the grid over which it also reads the encoder's last
+/// feature map (<see cref="NormalizedFeatureClassifier.FeatureGrid"/>); 0 otherwise.</param>
 /// <param name="HeadGradientWeight">For a normalised-feature head, the weight of the images' orientation histograms
 /// beside the encoder's features (<see cref="NormalizedFeatureClassifier.GradientWeight"/>); 0 otherwise.</param>
-public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width, bool NormalizedFeatureHead = false, double HeadGradientWeight = 0)
+public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width, bool NormalizedFeatureHead = false, double HeadGradientWeight = 0,
+    int FeatureGrid = 0)
 {
     /// <summary>The same network with its own head: the encoder of a frozen-feature classifier.</summary>
-    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false, HeadGradientWeight = 0 };
+    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false, HeadGradientWeight = 0, FeatureGrid = 0 };
 }

@@ -10,7 +10,9 @@ namespace Microsoft.ML.Dpt.Models;
 /// ImageNet recipe: logits = W · (f − μ) / ‖f − μ‖ + b, with f the encoder's pooled features and μ their mean over
 /// the training images. With a gradient weight w &gt; 0 the head also reads each image's
 /// <see cref="OrientationHistograms"/> h: the description is [u, w·v] / ‖[u, w·v]‖, where u and v are f and h each
-/// centred and L2-normalised, so that at w = 1 the encoder and the edge descriptor count equally. The head's weights
+/// centred and L2-normalised, so that at w = 1 the encoder and the edge descriptor count equally. With a feature grid
+/// G &gt; 0, f is the encoder's <see cref="ImageClassifierNetwork.GridFeatures"/>: its pooled features followed by its
+/// last feature map averaged over G × G cells, centred and normalised together. The head's weights
 /// come from a fitted logistic regression or from class means (<see cref="Training.FewLabelHeads.FrozenFeatureHead"/>),
 /// not from back-propagation.
 /// </summary>
@@ -25,17 +27,24 @@ public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
     /// <param name="classes">Number of classes.</param>
     /// <param name="gradientWeight">Weight of the images' orientation histograms beside the encoder's features (0: features only).</param>
     /// <param name="shape">Shape of one input image; needed (for the histograms' length) when <paramref name="gradientWeight"/> is above 0.</param>
-    public NormalizedFeatureClassifier(ImageClassifierNetwork encoder, int classes, double gradientWeight = 0, ImageShape? shape = null)
+    /// <param name="featureGrid">The grid over which the head also reads the encoder's last feature map (0: its pooled features alone); above 0 the encoder must have a feature map (<see cref="ImageClassifierNetwork.HasFeatureMap"/>).</param>
+    public NormalizedFeatureClassifier(ImageClassifierNetwork encoder, int classes, double gradientWeight = 0, ImageShape? shape = null, int featureGrid = 0)
         : base(nameof(NormalizedFeatureClassifier))
     {
         if (!(gradientWeight >= 0 && double.IsFinite(gradientWeight)))
             throw new ArgumentOutOfRangeException(nameof(gradientWeight), gradientWeight, "The gradient weight must be a non-negative number.");
         if (gradientWeight > 0 && shape is null)
             throw new ArgumentNullException(nameof(shape), "A head that reads orientation histograms needs the image shape.");
+        if (featureGrid < 0)
+            throw new ArgumentOutOfRangeException(nameof(featureGrid), featureGrid, "The feature grid must be 0 (pooled features only) or a positive number of cells per side.");
+        if (featureGrid > 0 && !encoder.HasFeatureMap)
+            throw new ArgumentException($"The feature grid is {featureGrid}, but {encoder.GetType().Name} gives pooled features only; use grid 0.", nameof(featureGrid));
         this.encoder = encoder;
+        FeatureGrid = featureGrid;
+        EncoderPartLength = encoder.GridFeatureLength(featureGrid);
         GradientWeight = gradientWeight;
         HistogramLength = gradientWeight > 0 ? OrientationHistograms.LengthFor(shape!.Value) : 0;
-        FeatureLength = encoder.FeatureLength + HistogramLength;
+        FeatureLength = EncoderPartLength + HistogramLength;
         head = nn.Linear(FeatureLength, classes);
         register_buffer(CenterBuffer, zeros(FeatureLength));   // read by name: moving the module to a device replaces it
         RegisterComponents();
@@ -47,16 +56,22 @@ public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
     /// <summary>Weight of the orientation histograms beside the encoder's features (0: the head reads the features alone).</summary>
     public double GradientWeight { get; }
 
+    /// <summary>Cells per side of the grid over which the head also reads the encoder's last feature map (0: the pooled features alone).</summary>
+    public int FeatureGrid { get; }
+
+    /// <summary>Length of the encoder's part at the start of the feature vector: its <see cref="ImageClassifierNetwork.GridFeatures"/> at <see cref="FeatureGrid"/>.</summary>
+    internal int EncoderPartLength { get; }
+
     /// <summary>Length of the orientation histograms at the end of the feature vector (0 when <see cref="GradientWeight"/> is 0).</summary>
     internal int HistogramLength { get; }
 
     /// <inheritdoc/>
     public override int FeatureLength { get; }
 
-    /// <summary>The encoder's features, followed by the images' orientation histograms when the head reads them.</summary>
+    /// <summary>The encoder's features (on the grid, if any), followed by the images' orientation histograms when the head reads them.</summary>
     protected internal override Tensor ExtractFeatures(Tensor images)
     {
-        var features = encoder.ExtractFeatures(images);
+        var features = encoder.ExtractGridFeatures(images, FeatureGrid);
         if (HistogramLength == 0) return features;
         // The images are in [-1, 1] here: twice the gradients of [0, 1], which the per-part normalisation undoes.
         using var histograms = OrientationHistograms.Compute(images);
@@ -73,8 +88,8 @@ public sealed class NormalizedFeatureClassifier : ImageClassifierNetwork
         using var scope = NewDisposeScope();
         var centred = features - Center;
         if (HistogramLength == 0) return nn.functional.normalize(centred, dim: 1).MoveToOuterDisposeScope();
-        var encoderPart = nn.functional.normalize(centred.narrow(1, 0, encoder.FeatureLength), dim: 1);
-        var histogramPart = nn.functional.normalize(centred.narrow(1, encoder.FeatureLength, HistogramLength), dim: 1) * GradientWeight;
+        var encoderPart = nn.functional.normalize(centred.narrow(1, 0, EncoderPartLength), dim: 1);
+        var histogramPart = nn.functional.normalize(centred.narrow(1, EncoderPartLength, HistogramLength), dim: 1) * GradientWeight;
         return nn.functional.normalize(cat(new[] { encoderPart, histogramPart }, 1), dim: 1).MoveToOuterDisposeScope();
     }
 

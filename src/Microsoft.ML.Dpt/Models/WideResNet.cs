@@ -38,11 +38,17 @@ public sealed class WideResNet : ImageClassifierNetwork
     public override int FeatureLength { get; }
 
     /// <inheritdoc/>
-    protected internal override Tensor ExtractFeatures(Tensor images)
+    protected internal override Tensor ExtractFeatures(Tensor images) => ExtractGridFeatures(images, 0);
+
+    /// <inheritdoc/>
+    public override bool HasFeatureMap => true;
+
+    /// <inheritdoc/>
+    protected internal override Tensor ExtractGridFeatures(Tensor images, int grid)
     {
         using var x = blocks.forward(stem.forward(images));
         using var a = nn.functional.leaky_relu(finalNorm.forward(x), 0.1);
-        return nn.functional.adaptive_avg_pool2d(a, 1).flatten(1);
+        return PoolWithGrid(a, grid);
     }
 
     /// <inheritdoc/>

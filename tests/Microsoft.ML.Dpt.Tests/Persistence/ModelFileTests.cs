@@ -64,19 +64,26 @@ public class ModelFileTests
 
         // A head gradient weight on a network with its own head would rebuild a different network: refused by name.
         var edited = folder.File("edited.dpt");
-        File.Copy(good, edited);
-        using (var zip = System.IO.Compression.ZipFile.Open(edited, System.IO.Compression.ZipArchiveMode.Update))
-        {
-            var entry = zip.GetEntry(ModelFile.ManifestEntry)!;
-            System.Text.Json.Nodes.JsonNode manifest;
-            using (var stream = entry.Open()) manifest = System.Text.Json.Nodes.JsonNode.Parse(stream)!;
-            manifest["network"]!["headGradientWeight"] = 1;
-            entry.Delete();
-            using var writer = new StreamWriter(zip.CreateEntry(ModelFile.ManifestEntry).Open());
-            writer.Write(manifest.ToJsonString());
-        }
+        EditNetwork(edited, good, "headGradientWeight", 1);
         var weight = Assert.Throws<InvalidDataException>(() => PseudoLabelerTransformer.Load(edited, DptDevice.Cpu));
         Assert.Contains("head gradient weight 1", weight.Message);
+        // So would a feature grid.
+        EditNetwork(edited, good, "featureGrid", 2);
+        Assert.Contains("feature grid 2", Assert.Throws<InvalidDataException>(() => PseudoLabelerTransformer.Load(edited, DptDevice.Cpu)).Message);
         model.Dispose();
+    }
+
+    /// <summary>Copies <paramref name="source"/> to <paramref name="target"/> with one value of its manifest's network description changed.</summary>
+    private static void EditNetwork(string target, string source, string key, double value)
+    {
+        File.Copy(source, target, overwrite: true);
+        using var zip = System.IO.Compression.ZipFile.Open(target, System.IO.Compression.ZipArchiveMode.Update);
+        var entry = zip.GetEntry(ModelFile.ManifestEntry)!;
+        System.Text.Json.Nodes.JsonNode manifest;
+        using (var stream = entry.Open()) manifest = System.Text.Json.Nodes.JsonNode.Parse(stream)!;
+        manifest["network"]![key] = value;
+        entry.Delete();
+        using var writer = new StreamWriter(zip.CreateEntry(ModelFile.ManifestEntry).Open());
+        writer.Write(manifest.ToJsonString());
     }
 }

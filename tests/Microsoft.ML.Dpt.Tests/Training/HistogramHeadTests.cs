@@ -1,5 +1,6 @@
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Models.Encoders;
 using Microsoft.ML.Dpt.Training.FewLabelHeads;
 using Xunit;
 using static TorchSharp.torch;
@@ -24,7 +25,7 @@ public class HistogramHeadTests
         var unseen = TrousersAndSneakers(test);
         double Accuracy(double gradientWeight)
         {
-            using var head = FrozenFeatureHead.Fit(new LabelPropagationTests.NoiseEncoder(), FewLabelHead.LogisticRegression, gradientWeight, labeled, null,
+            using var head = FrozenFeatureHead.Fit(new LabelPropagationTests.NoiseEncoder(), FewLabelHead.LogisticRegression, gradientWeight, 0, labeled, null,
                 1, 0.01, Graph, seed: 1, CPU, CancellationToken.None, _ => { });
             using var logits = head.forward(unseen.ToTensor(CPU));
             var predicted = logits.argmax(1).data<long>().ToArray();
@@ -83,5 +84,25 @@ public class HistogramHeadTests
         Assert.Contains("0 unless a frozen-feature head is fitted", error);
         options.PropagateAfterFineTuning = true;
         ml.Dpt().PseudoLabeler(options);   // the head fitted after fine-tuning can read them
+    }
+
+    [Fact]
+    public void AFeatureGridNeedsAFeatureMapAndFrozenFeatures()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new NormalizedFeatureClassifier(new LabelPropagationTests.NoiseEncoder(), 10, featureGrid: -1));
+        var noMap = Assert.Throws<ArgumentException>(() => new NormalizedFeatureClassifier(new LabelPropagationTests.NoiseEncoder(), 10, featureGrid: 2));
+        Assert.Contains("pooled features only", noMap.Message);
+
+        var ml = new MLContext(1);
+        var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LogisticRegression);
+        options.FeatureGrid = 9;
+        Assert.StartsWith("Option FeatureGrid is 9", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
+        options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
+        options.FeatureGrid = 2;
+        Assert.Contains("0 unless frozen features are read", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
+        options.PropagatedLabelFraction = 0.2;
+        ml.Dpt().PseudoLabeler(options);   // the propagation over the pretrained features reads them
+        options = new Dpt.Stages.PseudoLabeler.Options { Head = FewLabelHead.LogisticRegression, Encoder = OnnxImageEncoder.ResNet18(), FeatureGrid = 1 };
+        Assert.Contains("ONNX", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
     }
 }

@@ -44,19 +44,22 @@ public class SelfSupervisedTests
     }
 
     [Theory]
-    [InlineData(FewLabelHead.LogisticRegression, 0.0)]
-    [InlineData(FewLabelHead.NearestClassMean, 0.0)]
-    [InlineData(FewLabelHead.LogisticRegression, 1.0)]   // the head also reads the orientation histograms
-    public void AFrozenHeadPredictsItsOwnLabeledRowsAndRoundTripsExactly(FewLabelHead head, double gradientWeight)
+    [InlineData(FewLabelHead.LogisticRegression, 0.0, 0)]
+    [InlineData(FewLabelHead.NearestClassMean, 0.0, 0)]
+    [InlineData(FewLabelHead.LogisticRegression, 1.0, 0)]   // the head also reads the orientation histograms
+    [InlineData(FewLabelHead.LogisticRegression, 1.0, 2)]   // and the encoder's last map on a 2 x 2 grid
+    public void AFrozenHeadPredictsItsOwnLabeledRowsAndRoundTripsExactly(FewLabelHead head, double gradientWeight, int grid)
     {
         var ml = new MLContext(seed: 1);
         var data = FewLabelSplit.Apply(TestData.SmallTrain(6), 1, seed: 1);
         var options = FrozenHeadOptions(head);
         options.HeadGradientWeight = gradientWeight;
+        options.FeatureGrid = grid;
         using var model = ml.Dpt().PseudoLabeler(options).Fit(data.ToDataView(ml));
         var network = Assert.IsType<Models.NormalizedFeatureClassifier>(model.Classifier.Network);
         Assert.Equal(gradientWeight, network.GradientWeight);
-        Assert.Equal(network.Encoder.FeatureLength + (gradientWeight > 0 ? 441 : 0), network.FeatureLength);
+        Assert.Equal(grid, network.FeatureGrid);
+        Assert.Equal(network.Encoder.FeatureLength * (1 + grid * grid) + (gradientWeight > 0 ? 441 : 0), network.FeatureLength);
 
         // One label per class: the class mean is that row's own feature and a nearly unregularised logistic
         // regression separates ten points, so every labeled row is predicted as its own class.
@@ -71,6 +74,7 @@ public class SelfSupervisedTests
         using var loaded = ml.Dpt().LoadPseudoLabeler(folder.File("frozen.dpt"), DptDevice.Cpu);
         Assert.Equal(probabilities, loaded.Classifier.PredictProbabilities(labeled.Pixels, labeled.Count));
         Assert.Equal(gradientWeight, loaded.Classifier.Spec.HeadGradientWeight);
+        Assert.Equal(grid, loaded.Classifier.Spec.FeatureGrid);
     }
 
     [Fact]

@@ -25,6 +25,8 @@ internal static class FrozenFeatureHead
     /// <param name="gradientWeight">Weight of the images' orientation histograms beside the features in what the head
     /// reads (<see cref="NormalizedFeatureClassifier.GradientWeight"/>; 0: the features alone). The propagation graph
     /// reads the features alone either way, with its own <see cref="PropagationSettings.GradientWeight"/>.</param>
+    /// <param name="featureGrid">The grid over which the head and the graph also read the encoder's last feature map
+    /// (<see cref="NormalizedFeatureClassifier.FeatureGrid"/>; 0: its pooled features alone).</param>
     /// <param name="data">All real rows; label −1 marks an unlabeled row, which only contributes to the centre.</param>
     /// <param name="extraLabeled">Generated images (stage 3), or null.</param>
     /// <param name="extraWeight">Weight of a generated image relative to a real labeled one.</param>
@@ -35,16 +37,16 @@ internal static class FrozenFeatureHead
     /// <param name="cancel">Checked before and between batches of the feature pass.</param>
     /// <param name="log">Receives a progress line every 30 s of a long feature pass (an ONNX encoder on the CPU reads
     /// about 50 images/s).</param>
-    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, double gradientWeight, ImageDataset data, ImageDataset? extraLabeled,
+    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, double gradientWeight, int featureGrid, ImageDataset data, ImageDataset? extraLabeled,
         double extraWeight, double l2, PropagationSettings graph, int seed, Device device, CancellationToken cancel, Action<string> log)
     {
         int classes = data.ClassNames.Count;
-        var classifier = new NormalizedFeatureClassifier(encoder, classes, gradientWeight, data.Shape);
+        var classifier = new NormalizedFeatureClassifier(encoder, classes, gradientWeight, data.Shape, featureGrid);
         classifier.to(device);
         classifier.eval();
-        int length = classifier.FeatureLength, encoderLength = encoder.FeatureLength;
-        var realFeatures = Features(classifier, data, device, "real", cancel, log);
-        var extraFeatures = extraLabeled is null ? Array.Empty<float>() : Features(classifier, extraLabeled, device, "generated", cancel, log);
+        int length = classifier.FeatureLength, encoderLength = classifier.EncoderPartLength;
+        var realFeatures = Features(classifier.Features, data, device, "real", cancel, log);
+        var extraFeatures = extraLabeled is null ? Array.Empty<float>() : Features(classifier.Features, extraLabeled, device, "generated", cancel, log);
         var mean = Mean(realFeatures, length);
         var normalized = Describe(realFeatures, length, mean, encoderLength, gradientWeight);
         var extraNormalized = Describe(extraFeatures, length, mean, encoderLength, gradientWeight);
@@ -77,16 +79,17 @@ internal static class FrozenFeatureHead
     }
 
     /// <summary>
-    /// Label propagation over the frozen features of <paramref name="network"/>: every real row's class and its
-    /// certainty in [0, 1] (a labeled row keeps its label). Stage 1 fine-tuning adds the most certain rows to its
-    /// labeled set.
+    /// Label propagation over the frozen features of <paramref name="network"/> (on <paramref name="featureGrid"/>, see
+    /// <see cref="ImageClassifierNetwork.GridFeatures"/>): every real row's class and its certainty in [0, 1] (a
+    /// labeled row keeps its label). Stage 1 fine-tuning adds the most certain rows to its labeled set.
     /// </summary>
-    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, ImageDataset data, PropagationSettings graph,
+    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, int featureGrid, ImageDataset data, PropagationSettings graph,
         Device device, CancellationToken cancel, Action<string> log)
     {
         network.eval();
-        var features = Features(network, data, device, "real", cancel, log);
-        var normalized = Describe(features, network.FeatureLength, Mean(features, network.FeatureLength), network.FeatureLength, 0);
+        int length = network.GridFeatureLength(featureGrid);
+        var features = Features(images => network.GridFeatures(images, featureGrid), data, device, "real", cancel, log);
+        var normalized = Describe(features, length, Mean(features, length), length, 0);
         var (labels, certainty) = Propagate(normalized, data, Array.Empty<float[]>(), null, 1f, graph, device, cancel, log);
         for (int i = 0; i < data.Count; i++)
             if (data.Labels[i] >= 0) (labels[i], certainty[i]) = (data.Labels[i], 1f);
@@ -180,15 +183,15 @@ internal static class FrozenFeatureHead
         return counts.Select(c => c / total).ToArray();
     }
 
-    /// <summary>Raw pooled features of every image, <c>[count, FeatureLength]</c> row-major.</summary>
-    private static float[] Features(ImageClassifierNetwork network, ImageDataset data, Device device, string what, CancellationToken cancel, Action<string> log)
+    /// <summary>What <paramref name="extract"/> gives for every image (in [0, 1]), <c>[count, length]</c> row-major.</summary>
+    private static float[] Features(Func<Tensor, Tensor> extract, ImageDataset data, Device device, string what, CancellationToken cancel, Action<string> log)
     {
         const int BatchSize = 128;   // small enough that cancelling waits seconds, not minutes, on a slow encoder
         const double LogSeconds = 30;
         cancel.ThrowIfCancellationRequested();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         double lastLog = 0;
-        return ImageBatches.Map(data.Pixels, data.Count, data.Shape, device, network.Features, BatchSize, done =>
+        return ImageBatches.Map(data.Pixels, data.Count, data.Shape, device, extract, BatchSize, done =>
         {
             cancel.ThrowIfCancellationRequested();
             double seconds = clock.Elapsed.TotalSeconds;
