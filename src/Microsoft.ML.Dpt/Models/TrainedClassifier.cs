@@ -133,7 +133,7 @@ public sealed class TrainedClassifier : IDisposable
         if (!(spec.HeadGradientWeight >= 0 && double.IsFinite(spec.HeadGradientWeight)) || (spec.HeadGradientWeight > 0 && !spec.NormalizedFeatureHead))
             throw file.Damaged($"its head gradient weight {spec.HeadGradientWeight} is not a non-negative number of a normalised-feature head");
         if (spec.FeatureGrid < 0 || (spec.FeatureGrid > 0 && (!spec.NormalizedFeatureHead || spec.Kind == ClassifierNetwork.OnnxEncoder)))
-            throw file.Damaged($"its feature grid {spec.FeatureGrid} is not 0 or the positive grid of a normalised-feature head on a convolutional encoder"); 
+            throw file.Damaged($"its feature grid {spec.FeatureGrid} is not 0 or the positive grid of a normalised-feature head on a convolutional encoder");
         var shape = new ImageShape(dims[0], dims[1], dims[2]);
         var model = spec.Kind == ClassifierNetwork.OnnxEncoder
             ? new NormalizedFeatureClassifier(new OnnxEncoderNetwork(ReadOnnxEncoder(file)), spec.Classes, spec.HeadGradientWeight, shape)
