@@ -32,11 +32,5 @@ internal sealed record Stage1Method(string Key, string CommandName, SemiSupervis
     /// <summary>The methods <c>--algorithm</c> accepts.</summary>
     public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastivePropagation, ContrastiveFreeMatch, PropagationFreeMatch, PropagationFreeMatchPropagation, ResNet18Head };
 
-    /// <summary>Whether the method ends with a head on frozen features (which can read the orientation histograms too).</summary>
-    public bool FitsFrozenHead => Head != FewLabelHead.FineTune || PropagateAfterFineTuning;
-
-    /// <summary>Whether the method reads a trained CNN's frozen features (a head or a propagation), which can include its feature map on a grid.</summary>
-    public bool ReadsFrozenCnnFeatures => (FitsFrozenHead || PropagatedLabels) && !ImageNetEncoder;
-
     public override string ToString() => CommandName;
 }

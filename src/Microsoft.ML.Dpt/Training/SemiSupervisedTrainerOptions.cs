@@ -223,6 +223,20 @@ public class SemiSupervisedTrainerOptions
     /// <summary>Steps between checkpoints (with <see cref="CheckpointFolder"/> set). Default: 500.</summary>
     public int CheckpointInterval { get; set; } = 500;
 
+    /// <summary>
+    /// Whether these settings end with a head on frozen features (<see cref="Head"/> other than
+    /// <see cref="FewLabelHead.FineTune"/>, or <see cref="PropagateAfterFineTuning"/>): the settings that shape such a
+    /// head, like <see cref="HeadGradientWeight"/>, must be 0 otherwise.
+    /// </summary>
+    public bool FitsFrozenFeatureHead => Head != FewLabelHead.FineTune || PropagateAfterFineTuning;
+
+    /// <summary>
+    /// Whether these settings read a convolutional encoder's frozen features anywhere (a frozen-feature head, or the
+    /// propagation of <see cref="PropagatedLabelFraction"/>), without an ONNX <see cref="Encoder"/>:
+    /// <see cref="FeatureGrid"/> must be 0 otherwise.
+    /// </summary>
+    public bool ReadsFrozenCnnFeatures => (FitsFrozenFeatureHead || PropagatedLabelFraction > 0) && Encoder is null;
+
     /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
     internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) => Encoder is not null
         ? new(ClassifierNetwork.OnnxEncoder, shape.Channels, classes, 1, NormalizedFeatureHead: true, HeadGradientWeight)
@@ -259,12 +273,12 @@ public class SemiSupervisedTrainerOptions
         Check(PropagationPixelWeight >= 0 && double.IsFinite(PropagationPixelWeight), nameof(PropagationPixelWeight), PropagationPixelWeight, "a non-negative number");
         Check(PropagationGradientWeight >= 0 && double.IsFinite(PropagationGradientWeight), nameof(PropagationGradientWeight), PropagationGradientWeight, "a non-negative number");
         Check(HeadGradientWeight >= 0 && double.IsFinite(HeadGradientWeight), nameof(HeadGradientWeight), HeadGradientWeight, "a non-negative number");
-        Check(HeadGradientWeight == 0 || Head != FewLabelHead.FineTune || PropagateAfterFineTuning, nameof(HeadGradientWeight), HeadGradientWeight,
+        Check(HeadGradientWeight == 0 || FitsFrozenFeatureHead, nameof(HeadGradientWeight), HeadGradientWeight,
             "0 unless a frozen-feature head is fitted (Head other than FineTune, or PropagateAfterFineTuning)");
         Check(FeatureGrid is >= 0 and <= MaxFeatureGrid, nameof(FeatureGrid), FeatureGrid, $"0 to {MaxFeatureGrid} cells per side");
-        Check(FeatureGrid == 0 || Head != FewLabelHead.FineTune || PropagateAfterFineTuning || PropagatedLabelFraction > 0, nameof(FeatureGrid), FeatureGrid,
-            "0 unless frozen features are read (Head other than FineTune, PropagateAfterFineTuning or PropagatedLabelFraction)");
         Check(FeatureGrid == 0 || Encoder is null, nameof(FeatureGrid), FeatureGrid, "0 with an ONNX Encoder (it gives pooled features only)");
+        Check(FeatureGrid == 0 || ReadsFrozenCnnFeatures, nameof(FeatureGrid), FeatureGrid,
+            "0 unless frozen features are read (Head other than FineTune, PropagateAfterFineTuning or PropagatedLabelFraction)");
         Check(PropagatedLabelFraction is >= 0 and <= 1, nameof(PropagatedLabelFraction), PropagatedLabelFraction, "a fraction in [0, 1]");
         Check(PropagatedLabelFraction == 0 || Head == FewLabelHead.FineTune, nameof(PropagatedLabelFraction), PropagatedLabelFraction,
             "0 unless Head is FineTune (the LabelPropagation head already uses every row)");

@@ -99,10 +99,16 @@ public class HistogramHeadTests
         Assert.StartsWith("Option FeatureGrid is 9", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
         options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
         options.FeatureGrid = 2;
+        Assert.False(options.FitsFrozenFeatureHead);
+        Assert.False(options.ReadsFrozenCnnFeatures);
         Assert.Contains("0 unless frozen features are read", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
         options.PropagatedLabelFraction = 0.2;
-        ml.Dpt().PseudoLabeler(options);   // the propagation over the pretrained features reads them
+        Assert.False(options.FitsFrozenFeatureHead);   // fine-tuning ends with the network's own head ...
+        Assert.True(options.ReadsFrozenCnnFeatures);   // ... but the propagation before it reads the pretrained features
+        ml.Dpt().PseudoLabeler(options);
         options = new Dpt.Stages.PseudoLabeler.Options { Head = FewLabelHead.LogisticRegression, Encoder = OnnxImageEncoder.ResNet18(), FeatureGrid = 1 };
+        Assert.True(options.FitsFrozenFeatureHead);
+        Assert.False(options.ReadsFrozenCnnFeatures);
         Assert.Contains("ONNX", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
     }
 }
