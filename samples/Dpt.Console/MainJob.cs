@@ -172,25 +172,23 @@ internal sealed class MainJob
 
     private T ClassifierOptions<T>(Stage1Method method, Budget budget, string checkpoints) where T : SemiSupervisedTrainerOptions, new()
     {
-        var options = MethodOptions<T>(method, budget, checkpoints);
+        var options = new T
+        {
+            Algorithm = method.Algorithm, Head = method.Head, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch,
+            UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
+            Pretraining = method.Pretrained ? PretrainingOptions(budget) : null,
+            Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
+            PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight,
+            PropagationBalancesClasses = _args.BalanceClasses,
+            PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
+            Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
+        };
         // The head's histograms and the feature grid apply only where the method reads frozen features; the options
         // refuse them elsewhere, so the console's defaults are passed only where they are read.
         options.HeadGradientWeight = options.FitsFrozenFeatureHead ? _args.HeadGradientWeight : 0;
         options.FeatureGrid = options.ReadsFrozenCnnFeatures ? _args.FeatureGrid : 0;
         return options;
     }
-
-    private T MethodOptions<T>(Stage1Method method, Budget budget, string checkpoints) where T : SemiSupervisedTrainerOptions, new() => new()
-    {
-        Algorithm = method.Algorithm, Head = method.Head, NumberOfSteps = budget.ClassifierSteps, BatchSize = budget.ClassifierBatch,
-        UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
-        Pretraining = method.Pretrained ? PretrainingOptions(budget) : null,
-        Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
-        PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight,
-        PropagationBalancesClasses = _args.BalanceClasses,
-        PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
-        Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
-    };
 
     private ContrastivePretrainingOptions PretrainingOptions(Budget budget)
     {
