@@ -20,6 +20,7 @@ internal sealed record Budget(
         {
             TrainImages = Math.Min(args.TrainImages ?? preset.TrainImages, availableTrainImages),
             ClassifierSteps = args.Steps ?? preset.ClassifierSteps,
+            ClassifierWidth = args.Width ?? preset.ClassifierWidth,
             ReferenceSteps = args.Steps ?? preset.ReferenceSteps,
             CasSteps = args.Steps ?? preset.CasSteps,
             DiffusionSteps = args.DiffusionSteps ?? preset.DiffusionSteps,

@@ -31,6 +31,7 @@ internal sealed record CommandLine
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
+    public int? Width { get; init; }
     public int Stages { get; init; } = 3;
     public bool Stage2Reference { get; init; }
     public int? GeneratedPerClass { get; init; } = 20;
@@ -92,6 +93,8 @@ internal sealed record CommandLine
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
                                    classifier (default: from the preset)
           --train-images N         use only the first N training images, stratified (default: from the preset)
+          --width N                width of every classifier's CNN, the contrastive encoder's too (its pooled
+                                   features are 4 x N numbers; default: 16 quick, 32 full)
           --stages N               run stages 1 to N only (1, 2 or 3; default 3)
           --stage2-reference       also a diffusion model on the true labels, to compare FD and CAS
           --generated-per-class N  stage 3 uses N generated images per class, or all (default 20)
@@ -151,6 +154,7 @@ internal sealed record CommandLine
                 "--checkpoints" => result with { CheckpointFolder = Value() },
                 "--steps" => result with { Steps = Int("--steps", 1) },
                 "--train-images" => result with { TrainImages = Int("--train-images", 1) },
+                "--width" => result with { Width = Int("--width", 1) },
                 "--algorithm" => result with { Algorithms = ParseAlgorithms(Value()) },
                 "--stages" => result with { Stages = ParseStages(Value()) },
                 "--stage2-reference" => result with { Stage2Reference = true },

@@ -86,6 +86,7 @@ internal sealed class MainJob
         {
             ["dataset"] = Path.GetFullPath(folder), ["labelsPerClass"] = labelsPerClass, ["preset"] = Name(_args.Preset),
             ["device"] = Name(_args.Device), ["seed"] = _args.Seed, ["trainImages"] = train.Count, ["testImages"] = test.Count,
+            ["classifierWidth"] = budget.ClassifierWidth,
         };
 
         // Stage 1 and its baseline: each algorithm on the same labels; the last one's pseudo-labels go on.

@@ -37,6 +37,7 @@ public class MainJobTests
     [InlineData("--pixel-weight nan", "Option --pixel-weight needs a non-negative number; got 'nan'.")]
     [InlineData("--gradient-weight -2", "Option --gradient-weight needs a non-negative number; got '-2'.")]
     [InlineData("--head-gradient-weight x", "Option --head-gradient-weight needs a non-negative number; got 'x'.")]
+    [InlineData("--width 0", "Option --width needs a whole number of at least 1; got '0'.")]
     [InlineData("--feature-grid -1", "Option --feature-grid needs a whole number of at least 0; got '-1'.")]
     [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch, freematch, contrastive-head, contrastive-means, contrastive-propagation, contrastive-freematch, propagation-freematch, propagation-freematch-propagation, resnet18-head; got 'mixmatch'.")]
     [InlineData("--sampler euler", "Option --sampler must be one of ddpm, ddim, dpmsolverplusplus; got 'euler'.")]
@@ -111,17 +112,18 @@ public class MainJobTests
     }
 
     [Fact]
-    public void PretrainingOptionsAreRecordedInMetrics()
+    public void PretrainingOptionsAndTheWidthAreRecordedInMetrics()
     {
         using var output = TestData.NewFolder();
         var (exitCode, stdout, error) = RunMainJob("--data", Subset, "--labels-per-class", "1", "--train-images", "100", "--stages", "1",
             "--algorithm", "contrastive-head", "--pretraining-steps", "2", "--temperature", "0.5", "--min-crop", "0.6", "--steps", "2",
-            "--device", "cpu", "--output", output.Path);
+            "--width", "4", "--device", "cpu", "--output", output.Path);
         Assert.True(exitCode == 0, error);
         var metrics = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
         Assert.Equal(2, Number(metrics, "contrastiveHead.pretraining.steps"));
         Assert.Equal(0.5, Number(metrics, "contrastiveHead.pretraining.temperature"));
         Assert.Equal(0.6, Number(metrics, "contrastiveHead.pretraining.minCropScale"));
+        Assert.Equal(4, Number(metrics, "classifierWidth"));
         Assert.Null(metrics["supervisedOnly"]!["pretraining"]);
         Assert.InRange(Number(metrics, "contrastiveHead.accuracy"), 0, 1);
     }
