@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.Dpt;
 using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models.Encoders;
@@ -97,10 +98,15 @@ internal sealed class MainJob
             var options = ClassifierOptions<PseudoLabeler.Options>(method, budget, checkpoints);
             var model = ml.Dpt().PseudoLabeler(options).Fit(trainView);
             double seconds = clock.Elapsed.TotalSeconds;
-            double accuracy = Accuracy(ml, model.Transform(testView));
-            double pseudoAccuracy = Accuracy(ml, model.Transform(hiddenLabels));
+            var testMetrics = Evaluate(ml, model.Transform(testView));
+            double accuracy = testMetrics.MicroAccuracy;
+            double pseudoAccuracy = Evaluate(ml, model.Transform(hiddenLabels)).MicroAccuracy;
             string key = method.Key;
-            var result = new JsonObject { ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = budget.ClassifierSteps };
+            var result = new JsonObject
+            {
+                ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds, ["steps"] = budget.ClassifierSteps,
+                ["testConfusion"] = Confusion(testMetrics),
+            };
             if (options.Pretraining is { } pretraining)
                 result["pretraining"] = new JsonObject
                 {
@@ -109,10 +115,14 @@ internal sealed class MainJob
                 };
             metrics[key] = result;
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
-            Console.WriteLine($"  {method}: test accuracy {accuracy:P2}, pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
+            Console.WriteLine($"  {method}: test accuracy {accuracy:P2} (per class {Recalls(testMetrics)} %), pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
             if (method == _args.Algorithms[^1])
             {
-                metrics["stage1"] = new JsonObject { ["algorithm"] = method.CommandName, ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds };
+                metrics["stage1"] = new JsonObject
+                {
+                    ["algorithm"] = method.CommandName, ["accuracy"] = accuracy, ["pseudoLabelAccuracy"] = pseudoAccuracy, ["seconds"] = seconds,
+                    ["testConfusion"] = Confusion(testMetrics),
+                };
                 stage1 = model;
             }
             else
@@ -160,14 +170,15 @@ internal sealed class MainJob
         var clock = Stopwatch.StartNew();
         using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
         double seconds = clock.Elapsed.TotalSeconds;
-        double accuracy = Accuracy(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
+        var testMetrics = Evaluate(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
+        double accuracy = testMetrics.MicroAccuracy;
         stage3.Save(Path.Combine(output, "stage3.dpt"));
         Console.WriteLine($"  DPT stage 3: test accuracy {accuracy:P2} ({accuracy - stage1Accuracy:+0.00%;-0.00%} over stage 1), {seconds:F1} s");
         return new JsonObject
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
-            ["filteredByStage1"] = _args.FilterGenerated,
+            ["filteredByStage1"] = _args.FilterGenerated, ["testConfusion"] = Confusion(testMetrics),
         };
     }
 
@@ -200,12 +211,23 @@ internal sealed class MainJob
     }
 
     /// <summary>
-    /// Top-1 accuracy through ML.NET's evaluator, which takes the argmax of <c>Score</c>: the model's own prediction,
-    /// even on rows whose known label the PseudoLabel column keeps.
+    /// ML.NET's multiclass metrics, whose accuracy takes the argmax of <c>Score</c>: the model's own prediction, even on
+    /// rows whose known label the PseudoLabel column keeps.
     /// </summary>
-    private static double Accuracy(MLContext ml, IDataView scored, string predictedLabelColumn = DefaultColumnNames.PseudoLabel) =>
+    private static MulticlassClassificationMetrics Evaluate(MLContext ml, IDataView scored, string predictedLabelColumn = DefaultColumnNames.PseudoLabel) =>
         ml.MulticlassClassification.Evaluate(scored, labelColumnName: DefaultColumnNames.Label, scoreColumnName: DefaultColumnNames.Score,
-            predictedLabelColumnName: predictedLabelColumn).MicroAccuracy;
+            predictedLabelColumnName: predictedLabelColumn);
+
+    /// <summary>
+    /// The test confusion matrix as rows of counts, row = true class, column = predicted class: with one label per
+    /// class a single atypical labeled image can hand its class to another, which the accuracy alone does not show.
+    /// </summary>
+    private static JsonArray Confusion(MulticlassClassificationMetrics metrics) =>
+        new(metrics.ConfusionMatrix.Counts.Select(row => (JsonNode?)new JsonArray(row.Select(count => (JsonNode?)(int)count).ToArray())).ToArray());
+
+    /// <summary>Each class's test recall in percent, the diagonal of the confusion matrix over its row sums.</summary>
+    private static string Recalls(MulticlassClassificationMetrics metrics) =>
+        string.Join(" ", metrics.ConfusionMatrix.PerClassRecall.Select(recall => $"{100 * recall:F0}"));
 
     private static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 }

@@ -94,6 +94,8 @@ public class MainJobTests
         foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas", "stage2.faithful" })
             Assert.InRange(Number(metrics, key), 0, 1);
         Assert.Equal(10, metrics["stage2"]!["faithfulPerClass"]!.AsArray().Count);
+        foreach (var stage in new[] { "supervisedOnly", "stage1", "stage3" })
+            AssertConfusionMatchesAccuracy(metrics, stage);
         foreach (var key in new[] { "stage1.seconds", "stage2.fd", "stage2.fdFloor", "stage2.seconds", "stage3.seconds", "totalSeconds" })
             Assert.True(Number(metrics, key) >= 0, key);
         Assert.True(Number(metrics, "stage2.fd") > Number(metrics, "stage2.fdFloor"), "an 8-step generator is farther from the test images than the training images are");
@@ -101,6 +103,7 @@ public class MainJobTests
         foreach (var model in new[] { "stage1-supervisedOnly.dpt", "stage1-freeMatch.dpt", "generator.dpt", "stage3.dpt", "results.md" })
             Assert.True(File.Exists(output.File(model)), model);
         Assert.Contains("PseudoLabeler step 12/12", stdout);
+        Assert.Matches(@"freematch: test accuracy [0-9.]+ % \(per class( [0-9]+){10} %\)", stdout);
 
         // The same command again finds every training run finished in DIR/checkpoints and reports the same numbers.
         (exitCode, stdout, error) = RunMainJob(args);
@@ -126,6 +129,17 @@ public class MainJobTests
         Assert.Equal(4, Number(metrics, "classifierWidth"));
         Assert.Null(metrics["supervisedOnly"]!["pretraining"]);
         Assert.InRange(Number(metrics, "contrastiveHead.accuracy"), 0, 1);
+    }
+
+    /// <summary>The stage's test confusion matrix is 10 x 10, counts every test image once, and its diagonal gives the stage's accuracy.</summary>
+    private static void AssertConfusionMatchesAccuracy(JsonObject metrics, string stage)
+    {
+        var rows = metrics[stage]!["testConfusion"]!.AsArray().Select(row => row!.AsArray().Select(count => count!.GetValue<int>()).ToArray()).ToArray();
+        Assert.Equal(10, rows.Length);
+        Assert.All(rows, row => Assert.Equal(10, row.Length));
+        int total = rows.Sum(row => row.Sum()), correct = Enumerable.Range(0, 10).Sum(c => rows[c][c]);
+        Assert.Equal(Number(metrics, "testImages"), total);
+        Assert.Equal(Number(metrics, $"{stage}.accuracy"), (double)correct / total, 6);
     }
 
     private static double Number(JsonObject metrics, string path)
