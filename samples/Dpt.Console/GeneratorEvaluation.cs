@@ -91,7 +91,7 @@ internal sealed class GeneratorEvaluation
             throughput[sampler.ToString()] = _budget.SamplingBenchmarkImages / sampling.Elapsed.TotalSeconds;
         }
         Console.WriteLine($"  Generator: FD {distance:F3} (floor {_floor:F3}), CAS {cas:P2}, faithful {faithful.Overall:P2} " +
-            $"(per class {string.Join(" ", faithful.PerClass.Select(f => $"{100 * f:F0}"))} %), {seconds:F0} s training + generation; images/s at 25 steps: " +
+            $"(per class {ResultsTable.PerClassPercent(faithful.PerClass)} %), {seconds:F0} s training + generation; images/s at 25 steps: " +
             string.Join(", ", throughput.Select(kv => $"{kv.Key} {kv.Value!.GetValue<double>():F1}")));
         return new JsonObject
         {

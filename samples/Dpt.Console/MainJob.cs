@@ -115,7 +115,7 @@ internal sealed class MainJob
                 };
             metrics[key] = result;
             model.Save(Path.Combine(output, $"stage1-{key}.dpt"));
-            Console.WriteLine($"  {method}: test accuracy {accuracy:P2} (per class {Recalls(testMetrics)} %), pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
+            Console.WriteLine($"  {method}: test accuracy {accuracy:P2} (per class {ResultsTable.PerClassPercent(testMetrics.ConfusionMatrix.PerClassRecall)} %), pseudo-label accuracy {pseudoAccuracy:P2}, {seconds:F1} s");
             if (method == _args.Algorithms[^1])
             {
                 metrics["stage1"] = new JsonObject
@@ -224,10 +224,6 @@ internal sealed class MainJob
     /// </summary>
     private static JsonArray Confusion(MulticlassClassificationMetrics metrics) =>
         new(metrics.ConfusionMatrix.Counts.Select(row => (JsonNode?)new JsonArray(row.Select(count => (JsonNode?)(int)count).ToArray())).ToArray());
-
-    /// <summary>Each class's test recall in percent, the diagonal of the confusion matrix over its row sums.</summary>
-    private static string Recalls(MulticlassClassificationMetrics metrics) =>
-        string.Join(" ", metrics.ConfusionMatrix.PerClassRecall.Select(recall => $"{100 * recall:F0}"));
 
     private static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 }

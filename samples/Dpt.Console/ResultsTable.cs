@@ -21,6 +21,9 @@ internal static class ResultsTable
         return table.ToString();
     }
 
+    /// <summary>Per-class shares in [0, 1] as whole percentages, space-separated, in class order (the console's "per class" lists).</summary>
+    public static string PerClassPercent(IEnumerable<double> shares) => string.Join(" ", shares.Select(share => $"{100 * share:F0}"));
+
     private static string Percent(JsonObject m, string part, string key) =>
         m[part]?[key] is { } v ? v.GetValue<double>().ToString("P2") : "–";
 
