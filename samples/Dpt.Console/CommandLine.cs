@@ -28,6 +28,7 @@ internal sealed record CommandLine
     public double HeadGradientWeight { get; init; } = 1.0;   // the library's default is 0; see docs/results.md
     public int FeatureGrid { get; init; } = 2;                // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
+    public bool LearnMetric { get; init; } = true;            // the library's default is false; see docs/results.md
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
@@ -88,6 +89,8 @@ internal sealed record CommandLine
                                    alone (default 2)
           --no-class-balance       label propagation takes each image's largest score as it is, instead of
                                    giving every class its share of the labeled images (default: balanced)
+          --no-learned-metric      label propagation spreads the labels once, instead of twice: the second
+                                   time over features whitened by the first pass's classes (default: twice)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
                                    unlabeled rows that joins the labeled set (default 0.2)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
@@ -175,6 +178,7 @@ internal sealed record CommandLine
                 "--head-gradient-weight" => result with { HeadGradientWeight = NonNegative("--head-gradient-weight", Value()) },
                 "--feature-grid" => result with { FeatureGrid = Int("--feature-grid", 0) },
                 "--no-class-balance" => result with { BalanceClasses = false },
+                "--no-learned-metric" => result with { LearnMetric = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },

@@ -191,7 +191,7 @@ internal sealed class MainJob
             Pretraining = method.Pretrained ? PretrainingOptions(budget) : null,
             Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
             PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight,
-            PropagationBalancesClasses = _args.BalanceClasses,
+            PropagationBalancesClasses = _args.BalanceClasses, PropagationLearnsMetric = _args.LearnMetric,
             PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
             Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
         };

@@ -159,11 +159,11 @@ internal static class FrozenFeatureHead
             }
             var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
             (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,
-                graph.BalanceClasses ? LabeledShares(data) : null);
+                graph.BalanceClasses ? LabeledShares(data) : null, graph.LearnMetric);
         }
         var unlabeled = Enumerable.Range(0, real.Length).Where(i => data.Labels[i] < 0).ToArray();
         int reached = unlabeled.Count(i => certainty[i] > 0);
-        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
+        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}{(graph.LearnMetric ? ", twice: then over the first pass's class-whitened features" : "")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
             $"mean certainty {unlabeled.Select(i => certainty[i]).DefaultIfEmpty().Average():F3}, {clock.Elapsed.TotalSeconds:F1} s");
         return (labels[..real.Length], certainty[..real.Length]);
     }
