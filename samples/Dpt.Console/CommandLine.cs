@@ -23,8 +23,8 @@ internal sealed record CommandLine
     public double? MinCropScale { get; init; }
     public int PropagationNeighbors { get; init; } = 10;
     public double PropagatedFraction { get; init; } = 0.2;
-    public double PixelWeight { get; init; } = 1.0;
-    public double GradientWeight { get; init; }
+    public double PixelWeight { get; init; }                  // the library's default is 1; with the learned metric 0 did better, see docs/results.md
+    public double GradientWeight { get; init; } = 1.0;       // the library's default is 0; see docs/results.md
     public double HeadGradientWeight { get; init; } = 1.0;   // the library's default is 0; see docs/results.md
     public int FeatureGrid { get; init; } = 2;                // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
@@ -79,9 +79,9 @@ internal sealed record CommandLine
                                    (default 0.3)
           --neighbors N            neighbours per image in the label-propagation graph (default 10)
           --pixel-weight W         weight of the pixels beside the encoder's features in that graph's
-                                   similarity; 0: the features alone (default 1)
-          --gradient-weight W      weight of the images' histograms of oriented gradients in that
                                    similarity; 0: none (default 0)
+          --gradient-weight W      weight of the images' histograms of oriented gradients in that
+                                   similarity; 0: none (default 1)
           --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
                                    head reads (its logistic regression and its scoring); 0: none (default 1)
           --feature-grid G         frozen-feature heads and label propagation also read the CNN encoder's

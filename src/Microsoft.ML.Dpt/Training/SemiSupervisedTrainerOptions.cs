@@ -178,10 +178,12 @@ public class SemiSupervisedTrainerOptions
     /// similarity and what separates classes counts more. It applies wherever labels are propagated
     /// (<see cref="FewLabelHead.LabelPropagation"/>, <see cref="PropagatedLabelFraction"/>,
     /// <see cref="PropagateAfterFineTuning"/>) and about doubles propagation's time (a second graph, and an
-    /// eigendecomposition of a matrix as wide as the description). On full Fashion-MNIST with the console's graph
-    /// description it gave 2.5 points more rows their true class at four labels per class and 1.3-1.8 at one, on
-    /// average over three label draws, where a third and fourth pass gave nothing more (docs/results.md). Off by
-    /// default until measured beyond Fashion-MNIST; the console turns it on. Default: false.
+    /// eigendecomposition of a matrix as wide as the description). On full Fashion-MNIST, over a graph of a
+    /// contrastive encoder's features and the orientation histograms (<see cref="PropagationGradientWeight"/> 1,
+    /// <see cref="PropagationPixelWeight"/> 0), it gave 2.4 points more rows their true class at four labels per
+    /// class and 1.8 at one, on average over three label draws; a third and fourth pass gave nothing more, and with
+    /// the pixels in the graph too the gains were smaller (2.0 and 1.4), see docs/results.md. Off by default until
+    /// measured beyond Fashion-MNIST; the console turns it on. Default: false.
     /// </summary>
     [ExcludedFromFingerprint]   // as PropagationNeighbors
     public bool PropagationLearnsMetric { get; set; }
