@@ -105,16 +105,19 @@ internal static class LabelPropagation
     /// <summary>
     /// One pass: builds the graph of <paramref name="features"/>, solves for the scores and returns them as
     /// distributions over the classes (the positive part, normalised; all zero for a row no label reaches),
-    /// balanced to <paramref name="classShares"/> when given.
+    /// balanced to <paramref name="classShares"/> when given. Its own scope frees the pass's graph and solver state
+    /// before a second pass builds another.
     /// </summary>
     private static Tensor Spread(Tensor features, Tensor seeds, int neighbors, Tensor? classShares, CancellationToken cancel)
     {
+        using var scope = NewDisposeScope();
         var (indices, affinities) = NearestNeighbors(features, neighbors, cancel);
         var scores = ConjugateGradient(new SymmetricGraph(indices, affinities), seeds, cancel);
         var positive = scores.clamp_min(0);
         var total = positive.sum(1, keepdim: true);
         var probabilities = positive / total.clamp_min(1e-30);
-        return classShares is null ? probabilities : Balance(probabilities, classShares * (total > 0).sum().to(ScalarType.Float32));
+        var result = classShares is null ? probabilities : Balance(probabilities, classShares * (total > 0).sum().to(ScalarType.Float32));
+        return result.MoveToOuterDisposeScope();
     }
 
     /// <summary>
