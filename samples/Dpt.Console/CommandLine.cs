@@ -29,6 +29,7 @@ internal sealed record CommandLine
     public int FeatureGrid { get; init; } = 2;                // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
     public bool LearnMetric { get; init; } = true;            // the library's default is false; see docs/results.md
+    public bool MirrorFeatures { get; init; }
     public bool FilterGenerated { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
@@ -91,6 +92,8 @@ internal sealed record CommandLine
                                    giving every class its share of the labeled images (default: balanced)
           --no-learned-metric      label propagation spreads the labels once, instead of twice: the second
                                    time over features whitened by the first pass's classes (default: twice)
+          --mirror-features        frozen features are the mean over each image and its horizontal mirror,
+          --no-mirror-features     in the graph, the head and the saved model (default: off)
           --propagated-fraction F  propagation-freematch: the most certain fraction of each class's
                                    unlabeled rows that joins the labeled set (default 0.2)
           --steps N                steps of every classifier: stages 1 and 3, the FD reference and the CAS
@@ -179,6 +182,8 @@ internal sealed record CommandLine
                 "--feature-grid" => result with { FeatureGrid = Int("--feature-grid", 0) },
                 "--no-class-balance" => result with { BalanceClasses = false },
                 "--no-learned-metric" => result with { LearnMetric = false },
+                "--mirror-features" => result with { MirrorFeatures = true },
+                "--no-mirror-features" => result with { MirrorFeatures = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
                 "--help" or "-h" => result with { Help = true },

@@ -195,10 +195,11 @@ internal sealed class MainJob
             PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
             Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,
         };
-        // The head's histograms and the feature grid apply only where the method reads frozen features; the options
+        // The head's histograms, the feature grid and mirror averaging apply only where the method reads frozen features; the options
         // refuse them elsewhere, so the console's defaults are passed only where they are read.
         options.HeadGradientWeight = options.FitsFrozenFeatureHead ? _args.HeadGradientWeight : 0;
         options.FeatureGrid = options.ReadsFrozenCnnFeatures ? _args.FeatureGrid : 0;
+        options.MirrorAveragedFeatures = options.ReadsFrozenFeatures && _args.MirrorFeatures;
         return options;
     }
 

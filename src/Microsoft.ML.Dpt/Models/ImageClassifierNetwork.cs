@@ -90,7 +90,8 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
             ClassifierNetwork.OnnxEncoder => throw new ArgumentException("An ONNX encoder is built from its OnnxImageEncoder, not from a network description.", nameof(spec)),
             _ => throw new ArgumentOutOfRangeException(nameof(spec), $"Unknown network {spec.Kind}."),
         };
-        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes, spec.HeadGradientWeight, shape, spec.FeatureGrid) : network;
+        return spec.NormalizedFeatureHead ? new NormalizedFeatureClassifier(network, spec.Classes, spec.HeadGradientWeight, shape, spec.FeatureGrid, spec.MirrorAveragedFeatures)
+            : network;
     }
 }
 
@@ -105,9 +106,11 @@ public abstract class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
 /// feature map (<see cref="NormalizedFeatureClassifier.FeatureGrid"/>); 0 otherwise.</param>
 /// <param name="HeadGradientWeight">For a normalised-feature head, the weight of the images' orientation histograms
 /// beside the encoder's features (<see cref="NormalizedFeatureClassifier.GradientWeight"/>); 0 otherwise.</param>
+/// <param name="MirrorAveragedFeatures">For a normalised-feature head, whether its features are averaged over each image
+/// and its horizontal mirror (<see cref="NormalizedFeatureClassifier.MirrorAveraged"/>); false otherwise.</param>
 public sealed record NetworkSpec(ClassifierNetwork Kind, int Channels, int Classes, int Width, bool NormalizedFeatureHead = false, double HeadGradientWeight = 0,
-    int FeatureGrid = 0)
+    int FeatureGrid = 0, bool MirrorAveragedFeatures = false)
 {
     /// <summary>The same network with its own head: the encoder of a frozen-feature classifier.</summary>
-    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false, HeadGradientWeight = 0, FeatureGrid = 0 };
+    public NetworkSpec AsEncoder() => this with { NormalizedFeatureHead = false, HeadGradientWeight = 0, FeatureGrid = 0, MirrorAveragedFeatures = false };
 }

@@ -67,7 +67,7 @@ public sealed class TrainedClassifier : IDisposable
         {
             ["kind"] = Spec.Kind.ToString(), ["channels"] = Spec.Channels, ["classes"] = Spec.Classes, ["width"] = Spec.Width,
             ["normalizedFeatureHead"] = Spec.NormalizedFeatureHead, ["headGradientWeight"] = Spec.HeadGradientWeight,
-            ["featureGrid"] = Spec.FeatureGrid,
+            ["featureGrid"] = Spec.FeatureGrid, ["mirrorAveragedFeatures"] = Spec.MirrorAveragedFeatures,
         };
         manifest["imageShape"] = new JsonArray(Shape.Channels, Shape.Height, Shape.Width);
         manifest["classNames"] = new JsonArray(ClassNames.Select(n => (JsonNode)n!).ToArray());
@@ -125,7 +125,8 @@ public sealed class TrainedClassifier : IDisposable
             throw file.Damaged($"unknown network kind '{network["kind"]}'");
         var spec = new NetworkSpec(kind, (int?)network["channels"] ?? 0, (int?)network["classes"] ?? 0, (int?)network["width"] ?? 0,
             (bool?)network["normalizedFeatureHead"] ?? false, (double?)network["headGradientWeight"] ?? 0,   // files before the histograms have no weight
-            (int?)network["featureGrid"] ?? 0);           // nor those before the grid a grid
+            (int?)network["featureGrid"] ?? 0,            // nor those before the grid a grid
+            (bool?)network["mirrorAveragedFeatures"] ?? false);
         var dims = file.Get<int[]>("imageShape");
         var classNames = file.Get<string[]>("classNames");
         if (dims.Length != 3 || spec.Channels != dims[0] || spec.Classes != classNames.Length || spec.Width < 1)
@@ -134,9 +135,12 @@ public sealed class TrainedClassifier : IDisposable
             throw file.Damaged($"its head gradient weight {spec.HeadGradientWeight} is not a non-negative number of a normalised-feature head");
         if (spec.FeatureGrid < 0 || (spec.FeatureGrid > 0 && (!spec.NormalizedFeatureHead || spec.Kind == ClassifierNetwork.OnnxEncoder)))
             throw file.Damaged($"its feature grid {spec.FeatureGrid} is not 0 or the positive grid of a normalised-feature head on a convolutional encoder");
+        if (spec.MirrorAveragedFeatures && !spec.NormalizedFeatureHead)
+            throw file.Damaged("it averages features over mirrors without a normalised-feature head");
         var shape = new ImageShape(dims[0], dims[1], dims[2]);
         var model = spec.Kind == ClassifierNetwork.OnnxEncoder
-            ? new NormalizedFeatureClassifier(new OnnxEncoderNetwork(ReadOnnxEncoder(file)), spec.Classes, spec.HeadGradientWeight, shape)
+            ? new NormalizedFeatureClassifier(new OnnxEncoderNetwork(ReadOnnxEncoder(file)), spec.Classes, spec.HeadGradientWeight, shape,
+                mirrorAveraged: spec.MirrorAveragedFeatures)
             : ImageClassifierNetwork.Create(spec, shape);
         file.LoadWeights(model, weightsEntry, $"{spec.Kind} network");
         model.to(device);

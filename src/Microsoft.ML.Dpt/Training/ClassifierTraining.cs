@@ -79,7 +79,11 @@ internal static class ClassifierTraining
             Log("PropagateAfterFineTuning: label propagation over the fine-tuned network's features");
             using (fineTuned)
                 return FitFrozenHead(() => CopyEncoder(fineTuned, spec.AsEncoder()), options, FewLabelHead.LabelPropagation,
-                    spec with { NormalizedFeatureHead = true, HeadGradientWeight = options.HeadGradientWeight, FeatureGrid = options.FeatureGrid }, data, generated, extraWeight, seed, device, Log);
+                    spec with
+                    {
+                        NormalizedFeatureHead = true, HeadGradientWeight = options.HeadGradientWeight, FeatureGrid = options.FeatureGrid,
+                        MirrorAveragedFeatures = options.MirrorAveragedFeatures,
+                    }, data, generated, extraWeight, seed, device, Log);
         }
 
         if (initial is null)
@@ -99,7 +103,7 @@ internal static class ClassifierTraining
         var encoder = createEncoder();
         try
         {
-            var network = FrozenFeatureHead.Fit(encoder, head, spec.HeadGradientWeight, spec.FeatureGrid, data, extraLabeled, extraWeight,
+            var network = FrozenFeatureHead.Fit(encoder, head, spec.HeadGradientWeight, spec.FeatureGrid, spec.MirrorAveragedFeatures, data, extraLabeled, extraWeight,
                 options.HeadL2Regularization, PropagationSettings.From(options), seed, device, options.CancellationToken, log);
             return new TrainedClassifier(network, spec, data.Shape, data.ClassNames, device);
         }
@@ -118,7 +122,7 @@ internal static class ClassifierTraining
     private static (ImageDataset Extra, float[] Weights) AddPropagatedRows(TrainedClassifier encoder, SemiSupervisedTrainerOptions options, ImageDataset data,
         ImageDataset? extraLabeled, float[]? extraWeights, TorchSharp.torch.Device device, Action<string> log)
     {
-        var (labels, certainty) = FrozenFeatureHead.PropagateLabels(encoder.Network, options.FeatureGrid, data, PropagationSettings.From(options),
+        var (labels, certainty) = FrozenFeatureHead.PropagateLabels(encoder.Network, options.FeatureGrid, options.MirrorAveragedFeatures, data, PropagationSettings.From(options),
             device, options.CancellationToken, log);
         var chosen = Enumerable.Range(0, data.Count)
             .Where(i => data.Labels[i] < 0 && certainty[i] > 0)

@@ -157,6 +157,18 @@ public class SemiSupervisedTrainerOptions
     [ExcludedFromFingerprint]   // as PropagationNeighbors: it reaches training only through the extra labeled rows
     public int FeatureGrid { get; set; }
 
+    /// <summary>
+    /// Whether frozen features are read as the mean over each image and its horizontal mirror, wherever they are read
+    /// (the same heads and propagation as <see cref="FeatureGrid"/>, and the saved model when it scores): a test-time
+    /// augmentation that makes an image and its mirror one point of the graph and of the head, so neighbours are found
+    /// by what an item is, not by which way it faces. It doubles the cost of every feature pass. Use it only when the
+    /// classes look the same mirrored (clothing, most photographs), never for text or digits, where a mirror changes
+    /// the class. On full Fashion-MNIST at four labels per class it measured in docs/results.md; off by default because
+    /// it depends on that symmetry. Default: false.
+    /// </summary>
+    [ExcludedFromFingerprint]   // as FeatureGrid
+    public bool MirrorAveragedFeatures { get; set; }
+
     /// <summary>Largest <see cref="FeatureGrid"/>: the small CNN's last map is 7 × 7 at 28 × 28 and 8 × 8 at 32 × 32, and a finer grid only repeats its cells.</summary>
     private const int MaxFeatureGrid = 8;
 
@@ -252,13 +264,20 @@ public class SemiSupervisedTrainerOptions
     /// propagation of <see cref="PropagatedLabelFraction"/>), without an ONNX <see cref="Encoder"/>:
     /// <see cref="FeatureGrid"/> must be 0 otherwise.
     /// </summary>
-    public bool ReadsFrozenCnnFeatures => (FitsFrozenFeatureHead || PropagatedLabelFraction > 0) && Encoder is null;
+    public bool ReadsFrozenCnnFeatures => ReadsFrozenFeatures && Encoder is null;
+
+    /// <summary>
+    /// Whether these settings read an encoder's frozen features anywhere (a frozen-feature head, or the propagation of
+    /// <see cref="PropagatedLabelFraction"/>): <see cref="MirrorAveragedFeatures"/> must be false otherwise.
+    /// </summary>
+    public bool ReadsFrozenFeatures => FitsFrozenFeatureHead || PropagatedLabelFraction > 0;
 
     /// <summary>The network description for images of <paramref name="shape"/> and <paramref name="classes"/> classes.</summary>
     internal NetworkSpec NetworkSpecFor(ImageShape shape, int classes) => Encoder is not null
-        ? new(ClassifierNetwork.OnnxEncoder, shape.Channels, classes, 1, NormalizedFeatureHead: true, HeadGradientWeight)
+        ? new(ClassifierNetwork.OnnxEncoder, shape.Channels, classes, 1, NormalizedFeatureHead: true, HeadGradientWeight, MirrorAveragedFeatures: MirrorAveragedFeatures)
         : new(Network, shape.Channels, classes, NetworkWidth ?? (Network == ClassifierNetwork.WideResNet28x2 ? 2 : 32), Head != FewLabelHead.FineTune,
-            Head != FewLabelHead.FineTune ? HeadGradientWeight : 0, Head != FewLabelHead.FineTune ? FeatureGrid : 0);
+            Head != FewLabelHead.FineTune ? HeadGradientWeight : 0, Head != FewLabelHead.FineTune ? FeatureGrid : 0,
+            Head != FewLabelHead.FineTune && MirrorAveragedFeatures);
 
     /// <summary>Checks every setting and names the first that is out of range.</summary>
     internal virtual void Validate()
@@ -296,6 +315,8 @@ public class SemiSupervisedTrainerOptions
         Check(FeatureGrid == 0 || Encoder is null, nameof(FeatureGrid), FeatureGrid, "0 with an ONNX Encoder (it gives pooled features only)");
         Check(FeatureGrid == 0 || ReadsFrozenCnnFeatures, nameof(FeatureGrid), FeatureGrid,
             "0 unless frozen features are read (Head other than FineTune, PropagateAfterFineTuning or PropagatedLabelFraction)");
+        Check(!MirrorAveragedFeatures || ReadsFrozenFeatures, nameof(MirrorAveragedFeatures), MirrorAveragedFeatures,
+            "false unless frozen features are read (Head other than FineTune, PropagateAfterFineTuning or PropagatedLabelFraction)");
         Check(PropagatedLabelFraction is >= 0 and <= 1, nameof(PropagatedLabelFraction), PropagatedLabelFraction, "a fraction in [0, 1]");
         Check(PropagatedLabelFraction == 0 || Head == FewLabelHead.FineTune, nameof(PropagatedLabelFraction), PropagatedLabelFraction,
             "0 unless Head is FineTune (the LabelPropagation head already uses every row)");

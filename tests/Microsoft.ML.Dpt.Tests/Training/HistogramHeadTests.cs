@@ -25,7 +25,7 @@ public class HistogramHeadTests
         var unseen = TrousersAndSneakers(test);
         double Accuracy(double gradientWeight)
         {
-            using var head = FrozenFeatureHead.Fit(new LabelPropagationTests.NoiseEncoder(), FewLabelHead.LogisticRegression, gradientWeight, 0, labeled, null,
+            using var head = FrozenFeatureHead.Fit(new LabelPropagationTests.NoiseEncoder(), FewLabelHead.LogisticRegression, gradientWeight, 0, false, labeled, null,
                 1, 0.01, Graph, seed: 1, CPU, CancellationToken.None, _ => { });
             using var logits = head.forward(unseen.ToTensor(CPU));
             var predicted = logits.argmax(1).data<long>().ToArray();

@@ -310,7 +310,7 @@ public class LabelPropagationTests
         int Right(double pixelWeight, double gradientWeight)
         {
             var graph = new PropagationSettings(Neighbors: 5, pixelWeight, gradientWeight, BalanceClasses: false);
-            var (labels, _) = FrozenFeatureHead.PropagateLabels(encoder, 0, data, graph, CPU, CancellationToken.None, log.Add);
+            var (labels, _) = FrozenFeatureHead.PropagateLabels(encoder, 0, false, data, graph, CPU, CancellationToken.None, log.Add);
             return unlabeled.Count(i => labels[i] == images.Labels[i]);
         }
 

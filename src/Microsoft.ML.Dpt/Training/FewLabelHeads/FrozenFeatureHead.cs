@@ -27,6 +27,8 @@ internal static class FrozenFeatureHead
     /// reads the features alone either way, with its own <see cref="PropagationSettings.GradientWeight"/>.</param>
     /// <param name="featureGrid">The grid over which the head and the graph also read the encoder's last feature map
     /// (<see cref="NormalizedFeatureClassifier.FeatureGrid"/>; 0: its pooled features alone).</param>
+    /// <param name="mirrorAveraged">Whether the head and the graph read features averaged over each image and its mirror
+    /// (<see cref="NormalizedFeatureClassifier.MirrorAveraged"/>).</param>
     /// <param name="data">All real rows; label −1 marks an unlabeled row, which only contributes to the centre.</param>
     /// <param name="extraLabeled">Generated images (stage 3), or null.</param>
     /// <param name="extraWeight">Weight of a generated image relative to a real labeled one.</param>
@@ -37,11 +39,12 @@ internal static class FrozenFeatureHead
     /// <param name="cancel">Checked before and between batches of the feature pass.</param>
     /// <param name="log">Receives a progress line every 30 s of a long feature pass (an ONNX encoder on the CPU reads
     /// about 50 images/s).</param>
-    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, double gradientWeight, int featureGrid, ImageDataset data, ImageDataset? extraLabeled,
-        double extraWeight, double l2, PropagationSettings graph, int seed, Device device, CancellationToken cancel, Action<string> log)
+    public static NormalizedFeatureClassifier Fit(ImageClassifierNetwork encoder, FewLabelHead kind, double gradientWeight, int featureGrid, bool mirrorAveraged,
+        ImageDataset data, ImageDataset? extraLabeled, double extraWeight, double l2, PropagationSettings graph, int seed, Device device, CancellationToken cancel,
+        Action<string> log)
     {
         int classes = data.ClassNames.Count;
-        var classifier = new NormalizedFeatureClassifier(encoder, classes, gradientWeight, data.Shape, featureGrid);
+        var classifier = new NormalizedFeatureClassifier(encoder, classes, gradientWeight, data.Shape, featureGrid, mirrorAveraged);
         classifier.to(device);
         classifier.eval();
         int length = classifier.FeatureLength, encoderLength = classifier.EncoderPartLength;
@@ -63,7 +66,7 @@ internal static class FrozenFeatureHead
             var (graphRows, extraGraphRows) = gradientWeight == 0
                 ? (normalized, extraNormalized)
                 : (Describe(realFeatures, length, mean, encoderLength, 0), Describe(extraFeatures, length, mean, encoderLength, 0));
-            var (labels, certainty) = Propagate(graphRows, data, extraGraphRows, extraLabeled, (float)extraWeight, graph, device, cancel, log);
+            var (labels, certainty) = Propagate(graphRows, data, extraGraphRows, extraLabeled, (float)extraWeight, graph, mirrorAveraged, device, cancel, log);
             for (int i = 0; i < data.Count; i++)
                 if (data.Labels[i] < 0 && certainty[i] > 0) rows.Add((normalized[i], labels[i], certainty[i]));
         }
@@ -80,17 +83,19 @@ internal static class FrozenFeatureHead
 
     /// <summary>
     /// Label propagation over the frozen features of <paramref name="network"/> (on <paramref name="featureGrid"/>, see
-    /// <see cref="ImageClassifierNetwork.GridFeatures"/>): every real row's class and its certainty in [0, 1] (a
-    /// labeled row keeps its label). Stage 1 fine-tuning adds the most certain rows to its labeled set.
+    /// <see cref="ImageClassifierNetwork.GridFeatures"/>, averaged over each image and its mirror when
+    /// <paramref name="mirrorAveraged"/>): every real row's class and its certainty in [0, 1] (a labeled row keeps its
+    /// label). Stage 1 fine-tuning adds the most certain rows to its labeled set.
     /// </summary>
-    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, int featureGrid, ImageDataset data, PropagationSettings graph,
-        Device device, CancellationToken cancel, Action<string> log)
+    public static (int[] Labels, float[] Certainty) PropagateLabels(ImageClassifierNetwork network, int featureGrid, bool mirrorAveraged, ImageDataset data,
+        PropagationSettings graph, Device device, CancellationToken cancel, Action<string> log)
     {
         network.eval();
         int length = network.GridFeatureLength(featureGrid);
-        var features = Features(images => network.GridFeatures(images, featureGrid), data, device, "real", cancel, log);
+        Tensor Extract(Tensor images) => network.GridFeatures(images, featureGrid);
+        var features = Features(mirrorAveraged ? images => NormalizedFeatureClassifier.AverageOverMirror(images, Extract) : Extract, data, device, "real", cancel, log);
         var normalized = Describe(features, length, Mean(features, length), length, 0);
-        var (labels, certainty) = Propagate(normalized, data, Array.Empty<float[]>(), null, 1f, graph, device, cancel, log);
+        var (labels, certainty) = Propagate(normalized, data, Array.Empty<float[]>(), null, 1f, graph, mirrorAveraged, device, cancel, log);
         for (int i = 0; i < data.Count; i++)
             if (data.Labels[i] >= 0) (labels[i], certainty[i]) = (data.Labels[i], 1f);
         return (labels, certainty);
@@ -129,14 +134,15 @@ internal static class FrozenFeatureHead
     /// weight 1, generated ones with <paramref name="extraWeight"/>. An image is described by its normalised features
     /// and, at the graph's pixel and gradient weights, its pixels and its <see cref="OrientationHistograms"/>, each
     /// centred on the real images' mean and L2-normalised; the parts are joined and normalised again, so that at
-    /// weight 1 each counts equally in the cosine similarity.
+    /// weight 1 each counts equally in the cosine similarity. With <paramref name="mirrorAveraged"/> the pixels and
+    /// histograms are averaged over each image and its mirror, as the features are.
     /// With class balancing, each class's share of the propagated rows is its share of the real labeled rows (the
     /// generated ones, which stage 3 may have filtered unevenly, do not count; if a class has no real label, the
     /// shares are equal).
     /// Returns the real rows' classes and certainties.
     /// </summary>
     private static (int[] Labels, float[] Certainty) Propagate(float[][] real, ImageDataset data, float[][] extra, ImageDataset? extraData,
-        float extraWeight, PropagationSettings graph, Device device, CancellationToken cancel, Action<string> log)
+        float extraWeight, PropagationSettings graph, bool mirrorAveraged, Device device, CancellationToken cancel, Action<string> log)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int count = real.Length + extra.Length, length = real[0].Length;
@@ -154,8 +160,9 @@ internal static class FrozenFeatureHead
             {
                 var images = data.ToTensor(device);
                 if (extraData is not null) images = cat(new[] { images, extraData.ToTensor(device) });
-                if (graph.PixelWeight > 0) parts.Add(graph.PixelWeight * CentredAndNormalized(images.flatten(1), real.Length));
-                if (graph.GradientWeight > 0) parts.Add(graph.GradientWeight * CentredAndNormalized(OrientationHistograms.Compute(images), real.Length));
+                Tensor Read(Func<Tensor, Tensor> extract) => mirrorAveraged ? NormalizedFeatureClassifier.AverageOverMirror(images, extract) : extract(images);
+                if (graph.PixelWeight > 0) parts.Add(graph.PixelWeight * CentredAndNormalized(Read(x => x.flatten(1)), real.Length));
+                if (graph.GradientWeight > 0) parts.Add(graph.GradientWeight * CentredAndNormalized(Read(OrientationHistograms.Compute), real.Length));
             }
             var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
             (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,
@@ -163,7 +170,7 @@ internal static class FrozenFeatureHead
         }
         var unlabeled = Enumerable.Range(0, real.Length).Where(i => data.Labels[i] < 0).ToArray();
         int reached = unlabeled.Count(i => certainty[i] > 0);
-        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}{(graph.LearnMetric ? ", twice: then over the first pass's class-whitened features" : "")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
+        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}{(mirrorAveraged ? ", averaged over mirrors" : "")}{(graph.LearnMetric ? ", twice: then over the first pass's class-whitened features" : "")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
             $"mean certainty {unlabeled.Select(i => certainty[i]).DefaultIfEmpty().Average():F3}, {clock.Elapsed.TotalSeconds:F1} s");
         return (labels[..real.Length], certainty[..real.Length]);
     }
