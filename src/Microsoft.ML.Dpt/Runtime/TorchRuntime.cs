@@ -9,7 +9,8 @@ namespace Microsoft.ML.Dpt.Runtime;
 /// <summary>
 /// Makes TorchSharp's native library loadable before any tensor is made: on Linux machines whose libstdc++
 /// is older than the one TorchSharp was built against, and on machines that bring their own libtorch
-/// (a PyTorch installation named by <c>DPT_LIBTORCH_DIR</c>).
+/// (a PyTorch installation named by <c>DPT_LIBTORCH_DIR</c>). It also sets how CPU tensors get their memory
+/// (<see cref="HostMemory"/>).
 /// </summary>
 /// <remarks>
 /// How the libstdc++ fix works: TorchSharp's <c>libLibTorchSharp.so</c> requires <c>GLIBCXX_3.4.32</c> for one
@@ -46,6 +47,9 @@ public static class TorchRuntime
             if (!_prepared)
             {
                 var lines = new List<string>();
+                // Before the first tensor: the C library's settings apply to blocks allocated afterwards.
+                string memory = HostMemory.Describe(HostMemory.Prepare());
+                if (memory.Length > 0) lines.Add(memory);
                 if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
                 {
                     PreloadLibTorchDir(lines);
