@@ -55,17 +55,7 @@ public abstract class DenoiserNetwork : nn.Module<Tensor, Tensor, Tensor, Tensor
         return cat(new[] { angles.sin(), angles.cos() }, 1);
     }
 
-    /// <summary>GroupNorm with 32 groups where the channels allow it, else fewer, initialised to the identity.</summary>
-    /// <remarks>TorchSharp 0.107's GroupNorm allocates its weight and bias with <c>torch.empty</c> and never
-    /// initialises them (LayerNorm does), so they start as whatever memory held, NaN included.</remarks>
-    internal static TorchSharp.Modules.GroupNorm Norm(int channels)
-    {
-        var norm = nn.GroupNorm(channels % 32 == 0 ? 32 : channels % 8 == 0 ? 8 : channels % 4 == 0 ? 4 : 1, channels);
-        using (no_grad())
-        {
-            nn.init.ones_(norm.weight);
-            nn.init.zeros_(norm.bias!);
-        }
-        return norm;
-    }
+    /// <summary>Group normalisation with 32 groups where the channels allow it, else fewer, starting as the identity.</summary>
+    internal static GroupNormalization Norm(int channels) =>
+        new(channels % 32 == 0 ? 32 : channels % 8 == 0 ? 8 : channels % 4 == 0 ? 4 : 1, channels);
 }

@@ -18,7 +18,7 @@ public sealed class UNet : DenoiserNetwork
     private readonly ModuleList<nn.Module<Tensor, Tensor, Tensor>> down;
     private readonly ModuleList<nn.Module<Tensor, Tensor, Tensor>> middle;
     private readonly ModuleList<nn.Module<Tensor, Tensor, Tensor>> up;
-    private readonly GroupNorm outNorm;
+    private readonly GroupNormalization outNorm;
     private readonly Conv2d outConv;
     private readonly List<string> _upKinds = new();
 
@@ -126,7 +126,7 @@ public sealed class UNet : DenoiserNetwork
     /// <summary>GN-SiLU-conv, + embedding, GN-SiLU-conv, residual; then optional self-attention.</summary>
     private sealed class ResidualBlock : nn.Module<Tensor, Tensor, Tensor>
     {
-        private readonly GroupNorm norm1, norm2;
+        private readonly GroupNormalization norm1, norm2;
         private readonly Conv2d conv1, conv2;
         private readonly Linear embedProjection;
         private readonly Conv2d? skip;
@@ -181,7 +181,7 @@ public sealed class UNet : DenoiserNetwork
 /// <summary>Multi-head self-attention over the pixels of a feature map, with GroupNorm and a residual connection.</summary>
 internal sealed class SelfAttention2d : nn.Module<Tensor, Tensor>
 {
-    private readonly GroupNorm norm;
+    private readonly GroupNormalization norm;
     private readonly Conv2d qkv, projection;
     private readonly int _heads;
 
