@@ -8,13 +8,11 @@ namespace Microsoft.ML.Dpt.Runtime;
 /// exists, on Linux with glibc, unless <see cref="OptOutVariable"/> is set.
 /// </summary>
 /// <remarks>
-/// <para><b>Zero-filled, for correct gradients.</b> The CPU convolution backward pass of the libtorch that TorchSharp
-/// 0.107 ships reads memory it never wrote when it computes the input gradient (on this project's AVX-512 machines; a
-/// 28 × 28, 8-channel layer, for one): fresh pages from the kernel are zero and the gradient comes out right, but a
-/// block that <c>malloc</c> hands out again still holds the previous tensor's values, and NaN or infinity among them
-/// turns the gradient into NaN. The diffusion model's training hit it within 100 to 250 steps in every run on such a
-/// machine. glibc's <c>M_PERTURB</c> makes every block it hands out zero-filled (and overwrites a freed one), so
-/// those reads see zeros, as they do on fresh pages.</para>
+/// <para><b>Zero-filled, for finite gradients.</b> Some CPU kernels of the libtorch that TorchSharp 0.107 ships read
+/// memory they never wrote: two are known and avoided (<see cref="OneDnnInstructionSet"/>, and the U-Net's own group
+/// normalisation), but the diffusion model's training still hit NaN losses on this project's machine when freed
+/// blocks held NaN. Fresh pages from the kernel are zero; glibc's <c>M_PERTURB</c> makes every block it hands out
+/// zero-filled too (and overwrites a freed one), so such reads see zeros wherever the block came from.</para>
 /// <para><b>Reused, for speed.</b> By default glibc maps most blocks above 128 KiB afresh and unmaps them when freed,
 /// so every training step page-faults on all its activations again: on the project's 2-core machine the contrastive
 /// pretraining spent 40 % of its CPU time in the kernel doing that. Here blocks below
