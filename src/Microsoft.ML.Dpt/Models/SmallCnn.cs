@@ -52,5 +52,5 @@ public sealed class SmallCnn : ImageClassifierNetwork
     public override Tensor Head(Tensor features) => classifier.forward(dropout.forward(features));
 
     private static Sequential ConvBnRelu(int input, int output) => nn.Sequential(
-        nn.Conv2d(input, output, 3, padding: 1, bias: false), nn.BatchNorm2d(output), nn.ReLU(inplace: true));
+        new Convolution(input, output, 3, padding: 1, bias: false), nn.BatchNorm2d(output), nn.ReLU(inplace: true));
 }

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Dpt.Models;
 /// </summary>
 public sealed class WideResNet : ImageClassifierNetwork
 {
-    private readonly Conv2d stem;
+    private readonly Convolution stem;
     private readonly Sequential blocks;
     private readonly BatchNorm2d finalNorm;
     private readonly Linear classifier;
@@ -22,7 +22,7 @@ public sealed class WideResNet : ImageClassifierNetwork
         if ((depth - 4) % 6 != 0) throw new ArgumentOutOfRangeException(nameof(depth), $"WRN depth must be 6n+4; got {depth}.");
         int perStage = (depth - 4) / 6;
         int[] widths = { 16, 16 * widen, 32 * widen, 64 * widen };
-        stem = nn.Conv2d(channels, widths[0], 3, padding: 1, bias: false);
+        stem = new Convolution(channels, widths[0], 3, padding: 1, bias: false);
         var layers = new List<nn.Module<Tensor, Tensor>>();
         for (int stage = 0; stage < 3; stage++)
             for (int i = 0; i < perStage; i++)
@@ -58,16 +58,16 @@ public sealed class WideResNet : ImageClassifierNetwork
     private sealed class WideBasicBlock : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2d bn1, bn2;
-        private readonly Conv2d conv1, conv2;
-        private readonly Conv2d? shortcut;
+        private readonly Convolution conv1, conv2;
+        private readonly Convolution? shortcut;
 
         public WideBasicBlock(int input, int output, int stride) : base(nameof(WideBasicBlock))
         {
             bn1 = nn.BatchNorm2d(input);
-            conv1 = nn.Conv2d(input, output, 3, stride: stride, padding: 1, bias: false);
+            conv1 = new Convolution(input, output, 3, stride: stride, padding: 1, bias: false);
             bn2 = nn.BatchNorm2d(output);
-            conv2 = nn.Conv2d(output, output, 3, padding: 1, bias: false);
-            shortcut = input == output && stride == 1 ? null : nn.Conv2d(input, output, 1, stride: stride, bias: false);
+            conv2 = new Convolution(output, output, 3, padding: 1, bias: false);
+            shortcut = input == output && stride == 1 ? null : new Convolution(input, output, 1, stride: stride, bias: false);
             RegisterComponents();
         }
 

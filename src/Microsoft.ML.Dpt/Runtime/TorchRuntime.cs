@@ -9,8 +9,8 @@ namespace Microsoft.ML.Dpt.Runtime;
 /// <summary>
 /// Makes TorchSharp's native library loadable before any tensor is made: on Linux machines whose libstdc++
 /// is older than the one TorchSharp was built against, and on machines that bring their own libtorch
-/// (a PyTorch installation named by <c>DPT_LIBTORCH_DIR</c>). It also caps oneDNN's CPU kernels at AVX2
-/// (<see cref="OneDnnInstructionSet"/>) and sets how CPU tensors get their memory (<see cref="HostMemory"/>).
+/// (a PyTorch installation named by <c>DPT_LIBTORCH_DIR</c>). It also sets how CPU tensors get their memory
+/// (<see cref="HostMemory"/>).
 /// </summary>
 /// <remarks>
 /// How the libstdc++ fix works: TorchSharp's <c>libLibTorchSharp.so</c> requires <c>GLIBCXX_3.4.32</c> for one
@@ -38,8 +38,8 @@ public static class TorchRuntime
     /// <summary>
     /// Prepares the native libraries once per process; later calls return at once. Trainers call it themselves.
     /// </summary>
-    /// <param name="log">Receives one line saying what was done (the oneDNN cap, glibc settings, a patched copy
-    /// loaded, a libtorch folder used), on every call, so that each trainer's log states how TorchSharp was loaded.</param>
+    /// <param name="log">Receives one line when something was done (glibc settings, a patched copy loaded, a libtorch
+    /// folder used), on every call, so that each trainer's log states how TorchSharp was loaded.</param>
     public static void EnsureLoaded(Action<string>? log = null)
     {
         lock (Gate)
@@ -47,9 +47,7 @@ public static class TorchRuntime
             if (!_prepared)
             {
                 var lines = new List<string>();
-                // Before the first tensor: oneDNN reads its cap when it first picks a kernel, and the C library's
-                // settings apply to blocks allocated afterwards.
-                lines.Add(OneDnnInstructionSet.Describe(OneDnnInstructionSet.Prepare()));
+                // Before the first tensor: the C library's settings apply to blocks allocated afterwards.
                 string memory = HostMemory.Describe(HostMemory.Prepare());
                 if (memory.Length > 0) lines.Add(memory);
                 if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))

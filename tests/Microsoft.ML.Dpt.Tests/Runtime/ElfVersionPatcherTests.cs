@@ -72,10 +72,15 @@ public class ElfVersionPatcherTests
         var lines = new List<string>();
         TorchRuntime.EnsureLoaded(lines.Add);
         TorchRuntime.EnsureLoaded(lines.Add);
-        // Never empty: the oneDNN cap is always reported.
-        Assert.Equal(2, lines.Count);
-        Assert.Equal(lines[0], lines[1]);
-        Assert.Contains(OneDnnInstructionSet.Variable, lines[0]);
+        if (old || HostMemory.Prepare())
+        {
+            Assert.Equal(2, lines.Count);
+            Assert.Equal(lines[0], lines[1]);
+        }
+        else
+        {
+            Assert.Empty(lines);
+        }
         if (old)
         {
             Assert.Contains("GLIBCXX_3.4.32", lines[0]);

@@ -14,12 +14,12 @@ public sealed class UNet : DenoiserNetwork
     private readonly int _timeFeatures;
     private readonly Sequential timeMlp;
     private readonly Embedding classEmbedding;
-    private readonly Conv2d stem;
+    private readonly Convolution stem;
     private readonly ModuleList<nn.Module<Tensor, Tensor, Tensor>> down;
     private readonly ModuleList<nn.Module<Tensor, Tensor, Tensor>> middle;
     private readonly ModuleList<nn.Module<Tensor, Tensor, Tensor>> up;
     private readonly GroupNormalization outNorm;
-    private readonly Conv2d outConv;
+    private readonly Convolution outConv;
     private readonly List<string> _upKinds = new();
 
     /// <summary>Builds a U-Net.</summary>
@@ -37,7 +37,7 @@ public sealed class UNet : DenoiserNetwork
         int embed = 4 * baseChannels;
         timeMlp = nn.Sequential(nn.Linear(_timeFeatures, embed), nn.SiLU(), nn.Linear(embed, embed));
         classEmbedding = nn.Embedding(classes + 1, embed);
-        stem = nn.Conv2d(channels, baseChannels, 3, padding: 1);
+        stem = new Convolution(channels, baseChannels, 3, padding: 1);
 
         var downBlocks = new List<nn.Module<Tensor, Tensor, Tensor>>();
         var skipChannels = new Stack<int>();
@@ -79,7 +79,7 @@ public sealed class UNet : DenoiserNetwork
         }
         up = nn.ModuleList(upBlocks.ToArray());
         outNorm = Norm(current);
-        outConv = nn.Conv2d(current, channels, 3, padding: 1);
+        outConv = new Convolution(current, channels, 3, padding: 1);
         RegisterComponents();
     }
 
@@ -127,19 +127,19 @@ public sealed class UNet : DenoiserNetwork
     private sealed class ResidualBlock : nn.Module<Tensor, Tensor, Tensor>
     {
         private readonly GroupNormalization norm1, norm2;
-        private readonly Conv2d conv1, conv2;
+        private readonly Convolution conv1, conv2;
         private readonly Linear embedProjection;
-        private readonly Conv2d? skip;
+        private readonly Convolution? skip;
         private readonly SelfAttention2d? attention;
 
         public ResidualBlock(int input, int output, int embed, bool attention) : base(nameof(ResidualBlock))
         {
             norm1 = Norm(input);
-            conv1 = nn.Conv2d(input, output, 3, padding: 1);
+            conv1 = new Convolution(input, output, 3, padding: 1);
             embedProjection = nn.Linear(embed, output);
             norm2 = Norm(output);
-            conv2 = nn.Conv2d(output, output, 3, padding: 1);
-            skip = input == output ? null : nn.Conv2d(input, output, 1);
+            conv2 = new Convolution(output, output, 3, padding: 1);
+            skip = input == output ? null : new Convolution(input, output, 1);
             this.attention = attention ? new SelfAttention2d(output) : null;
             RegisterComponents();
         }
@@ -156,10 +156,10 @@ public sealed class UNet : DenoiserNetwork
 
     private sealed class Downsample : nn.Module<Tensor, Tensor, Tensor>
     {
-        private readonly Conv2d conv;
+        private readonly Convolution conv;
         public Downsample(int channels) : base(nameof(Downsample))
         {
-            conv = nn.Conv2d(channels, channels, 3, stride: 2, padding: 1);
+            conv = new Convolution(channels, channels, 3, stride: 2, padding: 1);
             RegisterComponents();
         }
         public override Tensor forward(Tensor x, Tensor embedding) => conv.forward(x);
@@ -167,10 +167,10 @@ public sealed class UNet : DenoiserNetwork
 
     private sealed class Upsample : nn.Module<Tensor, Tensor, Tensor>
     {
-        private readonly Conv2d conv;
+        private readonly Convolution conv;
         public Upsample(int channels) : base(nameof(Upsample))
         {
-            conv = nn.Conv2d(channels, channels, 3, padding: 1);
+            conv = new Convolution(channels, channels, 3, padding: 1);
             RegisterComponents();
         }
         public override Tensor forward(Tensor x, Tensor embedding) =>
@@ -182,15 +182,15 @@ public sealed class UNet : DenoiserNetwork
 internal sealed class SelfAttention2d : nn.Module<Tensor, Tensor>
 {
     private readonly GroupNormalization norm;
-    private readonly Conv2d qkv, projection;
+    private readonly Convolution qkv, projection;
     private readonly int _heads;
 
     public SelfAttention2d(int channels, int heads = 4) : base(nameof(SelfAttention2d))
     {
         _heads = channels % heads == 0 ? heads : 1;
         norm = DenoiserNetwork.Norm(channels);
-        qkv = nn.Conv2d(channels, 3 * channels, 1);
-        projection = nn.Conv2d(channels, channels, 1);
+        qkv = new Convolution(channels, 3 * channels, 1);
+        projection = new Convolution(channels, channels, 1);
         RegisterComponents();
     }
 

@@ -14,7 +14,7 @@ namespace Microsoft.ML.Dpt.Models.Diffusion;
 public sealed class UViT : DenoiserNetwork
 {
     private readonly int _dim, _patch, _channels, _gridH, _gridW;
-    private readonly Conv2d patchEmbedding;
+    private readonly Convolution patchEmbedding;
     private readonly Sequential timeMlp;
     private readonly Embedding classEmbedding;
     private readonly Parameter positions;
@@ -23,7 +23,7 @@ public sealed class UViT : DenoiserNetwork
     private readonly ModuleList<Linear> skipProjections;
     private readonly LayerNorm finalNorm;
     private readonly Linear toPatches;
-    private readonly Conv2d finalConv;
+    private readonly Convolution finalConv;
 
     /// <summary>Builds a U-ViT.</summary>
     /// <param name="channels">Image channels.</param>
@@ -43,7 +43,7 @@ public sealed class UViT : DenoiserNetwork
         _channels = channels;
         _gridH = height / patch;
         _gridW = width / patch;
-        patchEmbedding = nn.Conv2d(channels, dim, patch, stride: patch);
+        patchEmbedding = new Convolution(channels, dim, patch, stride: patch);
         timeMlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.SiLU(), nn.Linear(4 * dim, dim));
         classEmbedding = nn.Embedding(classes + 1, dim);
         positions = nn.Parameter(randn(1, 2 + _gridH * _gridW, dim) * 0.02);
@@ -53,7 +53,7 @@ public sealed class UViT : DenoiserNetwork
         skipProjections = nn.ModuleList(Enumerable.Range(0, depth).Select(_ => nn.Linear(2 * dim, dim)).ToArray());
         finalNorm = nn.LayerNorm(dim);
         toPatches = nn.Linear(dim, patch * patch * channels);
-        finalConv = nn.Conv2d(channels, channels, 3, padding: 1);
+        finalConv = new Convolution(channels, channels, 3, padding: 1);
         RegisterComponents();
     }
 
