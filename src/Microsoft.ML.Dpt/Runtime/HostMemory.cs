@@ -8,11 +8,11 @@ namespace Microsoft.ML.Dpt.Runtime;
 /// exists, on Linux with glibc, unless <see cref="OptOutVariable"/> is set.
 /// </summary>
 /// <remarks>
-/// <para><b>Zero-filled, for finite gradients.</b> Some CPU kernels of the libtorch that TorchSharp 0.107 ships read
-/// memory they never wrote: two are known and avoided (oneDNN's convolution with few output channels, see
-/// <c>Models.Convolution</c>, and <c>group_norm</c>, see <c>Models.Diffusion.GroupNormalization</c>), but the diffusion model's training still hit NaN losses on this project's machine when freed
-/// blocks held NaN. Fresh pages from the kernel are zero; glibc's <c>M_PERTURB</c> makes every block it hands out
-/// zero-filled too (and overwrites a freed one), so such reads see zeros wherever the block came from.</para>
+/// <para><b>Zero-filled, as a guard.</b> Some CPU kernels of the libtorch that TorchSharp 0.107 ships read memory
+/// they never wrote: two are known and avoided (oneDNN's convolution with few output channels, see
+/// <c>Models.Convolution</c>, and <c>group_norm</c>, see <c>Models.Diffusion.GroupNormalization</c>). Fresh pages
+/// from the kernel are zero; glibc's <c>M_PERTURB</c> makes every block it hands out zero-filled too (and
+/// overwrites a freed one), so a read of that kind not yet found sees zeros rather than an earlier tensor's NaN.</para>
 /// <para><b>Reused, for speed.</b> By default glibc maps most blocks above 128 KiB afresh and unmaps them when freed,
 /// so every training step page-faults on all its activations again: on the project's 2-core machine the contrastive
 /// pretraining spent 40 % of its CPU time in the kernel doing that. Here blocks below
