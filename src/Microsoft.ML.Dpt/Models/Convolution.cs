@@ -21,15 +21,15 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     /// <summary>Output channels computed at the least: oneDNN's AVX-512 block of 16 floats.</summary>
     public const int MinimumComputedOutputs = 16;
 
-    private readonly long _stride, _padding;
+    private readonly long[] _strides, _paddings;
     private readonly Parameter weight;
     private readonly Parameter? bias;
 
     public Convolution(long inputChannels, long outputChannels, long kernelSize, long stride = 1, long padding = 0, bool bias = true)
         : base(nameof(Convolution))
     {
-        _stride = stride;
-        _padding = padding;
+        _strides = new[] { stride, stride };
+        _paddings = new[] { padding, padding };
         // nn.Conv2d's own initialisation (Kaiming-uniform weights, uniform bias), drawn from the same generator.
         using (var reference = nn.Conv2d(inputChannels, outputChannels, kernelSize, stride: stride, padding: padding, bias: bias))
         using (no_grad())
@@ -43,15 +43,15 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         long outputs = weight.shape[0];
-        if (outputs >= MinimumComputedOutputs || input.device_type != DeviceType.CPU)
-            return nn.functional.conv2d(input, weight, bias, strides: new[] { _stride, _stride }, padding: new[] { _padding, _padding });
+        if (outputs >= MinimumComputedOutputs || input.device_type != DeviceType.CPU) return Convolve(input, weight, bias);
 
         using var scope = NewDisposeScope();
         long extra = MinimumComputedOutputs - outputs;
         var extraWeights = zeros(new[] { extra, weight.shape[1], weight.shape[2], weight.shape[3] }, weight.dtype, weight.device);
         var paddedBias = bias is null ? null : cat(new[] { bias, zeros(new[] { extra }, bias.dtype, bias.device) }, 0);
-        var output = nn.functional.conv2d(input, cat(new[] { weight, extraWeights }, 0), paddedBias,
-            strides: new[] { _stride, _stride }, padding: new[] { _padding, _padding });
-        return output.narrow(1, 0, outputs).MoveToOuterDisposeScope();
+        return Convolve(input, cat(new[] { weight, extraWeights }, 0), paddedBias).narrow(1, 0, outputs).MoveToOuterDisposeScope();
     }
+
+    private Tensor Convolve(Tensor input, Tensor weights, Tensor? biases) =>
+        nn.functional.conv2d(input, weights, biases, strides: _strides, padding: _paddings);
 }

@@ -35,8 +35,8 @@ public class ConvolutionTests
     [InlineData(32, 32)]
     public void InputGradientsMatchAFloat64ReferenceWhateverFreedMemoryHeld(int inputs, int outputs)
     {
-        // Without the zero channels, oneDNN's AVX-512 kernels (ONEDNN_MAX_CPU_ISA=ALL) gave input-gradient errors of
-        // order 1 in 4-7 of 8 trials for every layer here with fewer than 16 outputs, and NaN after NaN leftovers.
+        // Without the zero channels, oneDNN's AVX-512 kernels (what libtorch picks on such a CPU) gave input-gradient
+        // errors of order 1 in 4-7 of 8 trials for every layer here with fewer than 16 outputs, and NaN after NaN leftovers.
         for (int trial = 0; trial < 6; trial++)
         {
             using var scope = NewDisposeScope();
