@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 // --small shrinks the batches (for a CPU). --reference names the JSON that reference.py (the same networks and steps
 // in PyTorch eager) wrote; the table then gets PyTorch's times, the ratios and the model FLOP utilisation.
 // --breakdown prints where the time of a U-Net diffusion step goes instead (phase by phase, device and host time).
+// --scalar-race SECONDS counts TorchSharp's Scalar finalizer race instead (ScalarRaceProbe; CPU, no results file).
 var device = DptDevice.Auto;
 bool small = false;
 string[]? precisions = null;
@@ -18,6 +19,7 @@ int warmup = 3, repeats = 11;
 string output = "out/benchmarks";
 string? reference = null;
 bool breakdown = false;
+double? scalarRaceSeconds = null;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"Option {args[i]} needs a value.");
@@ -31,8 +33,20 @@ for (int i = 0; i < args.Length; i++)
         case "--output": output = Next(); break;
         case "--reference": reference = Next(); break;
         case "--breakdown": breakdown = true; break;
+        case "--scalar-race": scalarRaceSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         default: Console.Error.WriteLine($"error: unknown option '{args[i]}'"); return 1;
     }
+}
+
+if (scalarRaceSeconds is double seconds)
+{
+    TorchRuntime.EnsureLoaded(Console.WriteLine);
+    foreach (long elements in new long[] { 20_000, 2_000_000 })
+    {
+        var (operations, failures, collections) = ScalarRaceProbe.Run(seconds, elements);
+        Console.WriteLine($"scalar race, a + b of {elements:N0} floats for {seconds} s: {operations:N0} additions, {failures:N0} failed, {collections:N0} gen0 collections");
+    }
+    return 0;
 }
 
 var torchDevice = DeviceSelection.Resolve(device, Console.WriteLine);
