@@ -8,7 +8,7 @@ namespace Microsoft.ML.Dpt.Benchmarks;
 /// <c>Scalar</c> (alpha = 1) that nothing references once its handle is read, so a garbage collection during the
 /// native call can let the finalizer free it before libtorch reads it ("Expected false to be true ... toFloat").
 /// A background thread allocates, as a test runner's or an app's other threads do, so that collections happen
-/// while the main thread is inside libtorch. Compare runs under different settings (DOTNET_GCgen0size,
+/// while the main thread is inside libtorch. Compare runs under different settings (DOTNET_JITMinOpts, DOTNET_GCgen0size,
 /// MALLOC_PERTURB_) side by side; see docs/performance.md.
 /// </summary>
 internal static class ScalarRaceProbe
