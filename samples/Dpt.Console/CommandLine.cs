@@ -26,6 +26,7 @@ internal sealed record CommandLine
     public double PixelWeight { get; init; }                  // the library's default is 1; with the learned metric 0 did better, see docs/results.md
     public double GradientWeight { get; init; } = 1.0;       // the library's default is 0; see docs/results.md
     public double HeadGradientWeight { get; init; } = 1.0;   // the library's default is 0; see docs/results.md
+    public double? HeadL2 { get; init; }
     public int FeatureGrid { get; init; } = 2;                // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
     public bool LearnMetric { get; init; } = true;            // the library's default is false; see docs/results.md
@@ -85,6 +86,8 @@ internal sealed record CommandLine
                                    similarity; 0: none (default 1)
           --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
                                    head reads (its logistic regression and its scoring); 0: none (default 1)
+          --head-l2 L              L2 regularisation of a frozen-feature head's logistic regression
+                                   (default: the library's, 0.01)
           --feature-grid G         frozen-feature heads and label propagation also read the CNN encoder's
                                    last feature map averaged over G x G cells; 0: its pooled features
                                    alone (default 2)
@@ -179,6 +182,7 @@ internal sealed record CommandLine
                 "--pixel-weight" => result with { PixelWeight = NonNegative("--pixel-weight", Value()) },
                 "--gradient-weight" => result with { GradientWeight = NonNegative("--gradient-weight", Value()) },
                 "--head-gradient-weight" => result with { HeadGradientWeight = NonNegative("--head-gradient-weight", Value()) },
+                "--head-l2" => result with { HeadL2 = NonNegative("--head-l2", Value()) },
                 "--feature-grid" => result with { FeatureGrid = Int("--feature-grid", 0) },
                 "--no-class-balance" => result with { BalanceClasses = false },
                 "--no-learned-metric" => result with { LearnMetric = false },
