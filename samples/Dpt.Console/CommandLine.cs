@@ -87,7 +87,7 @@ internal sealed record CommandLine
           --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
                                    head reads (its logistic regression and its scoring); 0: none (default 1)
           --head-l2 L              L2 regularisation of a frozen-feature head's logistic regression
-                                   (default: the library's, 0.01)
+                                   (default: the library's, 0.01); refused with a method that has no such head
           --feature-grid G         frozen-feature heads and label propagation also read the CNN encoder's
                                    last feature map averaged over G x G cells; 0: its pooled features
                                    alone (default 2)
@@ -194,6 +194,9 @@ internal sealed record CommandLine
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
             };
         }
+        // Refused rather than ignored: a method without a logistic-regression head would run as if the option were absent.
+        if (result.HeadL2 is not null && result.Algorithms.FirstOrDefault(m => !m.FitsLogisticRegressionHead) is { } other)
+            throw new ArgumentException($"Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm {other} fits none.");
         return result;
     }
 

@@ -38,6 +38,8 @@ public class MainJobTests
     [InlineData("--gradient-weight -2", "Option --gradient-weight needs a non-negative number; got '-2'.")]
     [InlineData("--head-gradient-weight x", "Option --head-gradient-weight needs a non-negative number; got 'x'.")]
     [InlineData("--head-l2 -1", "Option --head-l2 needs a non-negative number; got '-1'.")]
+    [InlineData("--head-l2 0.1 --algorithm contrastive-propagation,contrastive-means", "Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm contrastive-means fits none.")]
+    [InlineData("--head-l2 0.1", "Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm freematch fits none.")]
     [InlineData("--width 0", "Option --width needs a whole number of at least 1; got '0'.")]
     [InlineData("--feature-grid -1", "Option --feature-grid needs a whole number of at least 0; got '-1'.")]
     [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch, freematch, contrastive-head, contrastive-means, contrastive-propagation, contrastive-freematch, propagation-freematch, propagation-freematch-propagation, resnet18-head; got 'mixmatch'.")]
