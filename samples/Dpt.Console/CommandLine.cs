@@ -32,6 +32,7 @@ internal sealed record CommandLine
     public bool LearnMetric { get; init; } = true;            // the library's default is false; see docs/results.md
     public bool MirrorFeatures { get; init; }
     public bool FilterGenerated { get; init; }
+    public double GeneratedConfidence { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
     public int? Width { get; init; }
@@ -112,7 +113,9 @@ internal sealed record CommandLine
                                    see docs/results.md)
           --fine-tune              stage 3 starts from stage 1's weights instead of from scratch
           --filter-generated       stage 3 uses only the generated images that stage 1's classifier assigns
-                                   to the class they were generated for
+                                   to the class they were generated for, the most probable to it first
+          --generated-confidence P with --filter-generated: only the generated images that stage 1's classifier
+                                   gives probability P or more for their class (default 0)
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --conditioned-fraction F the generator learns each class from the most confident fraction F of
                                    stage 1's pseudo-labels of that class; the other images train only its
@@ -171,6 +174,7 @@ internal sealed record CommandLine
                 "--generated-weight" => result with { GeneratedWeight = NonNegative("--generated-weight", Value()) },
                 "--fine-tune" => result with { FineTune = true },
                 "--filter-generated" => result with { FilterGenerated = true },
+                "--generated-confidence" => result with { GeneratedConfidence = Probability("--generated-confidence", Value()) },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
                 "--guidance" => result with { GuidanceScale = NonNegative("--guidance", Value()) },
@@ -197,6 +201,8 @@ internal sealed record CommandLine
         // Refused rather than ignored: a method without a logistic-regression head would run as if the option were absent.
         if (result.HeadL2 is not null && result.Algorithms.FirstOrDefault(m => !m.FitsLogisticRegressionHead) is { } other)
             throw new ArgumentException($"Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm {other} fits none.");
+        if (result.GeneratedConfidence > 0 && !result.FilterGenerated)
+            throw new ArgumentException("Option --generated-confidence is a threshold of stage 1's filter; add --filter-generated.");
         return result;
     }
 
@@ -211,6 +217,10 @@ internal sealed record CommandLine
     private static double Fraction(string name, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= 1
             ? v : throw new ArgumentException($"Option {name} needs a fraction in (0, 1]; got '{text}'.");
+
+    private static double Probability(string name, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && v <= 1
+            ? v : throw new ArgumentException($"Option {name} needs a probability in [0, 1]; got '{text}'.");
 
     private static double Positive(string name, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v)

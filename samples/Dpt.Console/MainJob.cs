@@ -167,9 +167,19 @@ internal sealed class MainJob
         options.GeneratedImageWeight = _args.GeneratedWeight;
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
         options.GeneratedImageFilter = _args.FilterGenerated ? stage1.Classifier : null;
+        options.GeneratedImageMinimumConfidence = _args.GeneratedConfidence;
+        // The trainer logs how many generated images its filter keeps; the console shows it and records it.
+        string? filterReport = null;
+        void ReadFilterReport(object? sender, LoggingEventArgs e)
+        {
+            if (e.Source.StartsWith(nameof(DptClassifierTrainer)) && e.Message.Contains("GeneratedImageFilter keeps")) filterReport = e.Message;
+        }
         var clock = Stopwatch.StartNew();
+        ml.Log += ReadFilterReport;
         using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
+        ml.Log -= ReadFilterReport;
         double seconds = clock.Elapsed.TotalSeconds;
+        if (filterReport is not null) Console.WriteLine("    " + filterReport);
         var testMetrics = Evaluate(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
         double accuracy = testMetrics.MicroAccuracy;
         stage3.Save(Path.Combine(output, "stage3.dpt"));
@@ -178,7 +188,8 @@ internal sealed class MainJob
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
-            ["filteredByStage1"] = _args.FilterGenerated, ["testConfusion"] = Confusion(testMetrics),
+            ["filteredByStage1"] = _args.FilterGenerated, ["minimumFilterProbability"] = _args.GeneratedConfidence, ["filterReport"] = filterReport,
+            ["testConfusion"] = Confusion(testMetrics),
         };
     }
 

@@ -24,7 +24,11 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
     /// <summary>Options of the <see cref="DptClassifierTrainer"/>; training defaults on <see cref="SemiSupervisedTrainerOptions"/>.</summary>
     public sealed class Options : SemiSupervisedTrainerOptions
     {
-        /// <summary>Generated images used per class; null uses all that stage 2 made. Default: null.</summary>
+        /// <summary>
+        /// Generated images used per class; null uses all that stage 2 made (and the filter keeps). With a filter
+        /// (<see cref="GeneratedImageFilter"/> or <see cref="FilterWithPseudoLabeler"/>) the images it finds most probable for
+        /// their class are taken first; without one, the first ones made. Default: null.
+        /// </summary>
         public int? GeneratedImagesPerClass { get; set; }
 
         /// <summary>Weight of a generated image in the supervised loss, relative to a real labeled one. Default: 1.</summary>
@@ -48,6 +52,14 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         [ExcludedFromFingerprint]   // as GeneratedImageFilter
         public bool FilterWithPseudoLabeler { get; set; }
 
+        /// <summary>
+        /// The least probability the filter (<see cref="GeneratedImageFilter"/> or <see cref="FilterWithPseudoLabeler"/>)
+        /// must give a generated image's own class for the image to be used; an image it assigns to another class is never
+        /// used. A generator's worst images of a class can still win the filter's vote by a small margin; a threshold keeps
+        /// only the ones it is sure of. Needs a filter. Default: 0 (every image the filter assigns to its own class).
+        /// </summary>
+        public double GeneratedImageMinimumConfidence { get; set; }
+
         /// <summary>A classifier to fine-tune from (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>); null trains from scratch. Default: null.</summary>
         [ExcludedFromFingerprint]
         public TrainedClassifier? StartFrom { get; set; }
@@ -65,6 +77,9 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             base.Validate();
             Check(GeneratedImagesPerClass is null or >= 0, nameof(GeneratedImagesPerClass), GeneratedImagesPerClass, "null or at least 0");
             Check(GeneratedImageWeight >= 0 && double.IsFinite(GeneratedImageWeight), nameof(GeneratedImageWeight), GeneratedImageWeight, "a non-negative number");
+            Check(GeneratedImageMinimumConfidence is >= 0 and <= 1, nameof(GeneratedImageMinimumConfidence), GeneratedImageMinimumConfidence, "a probability in [0, 1]");
+            Check(GeneratedImageMinimumConfidence == 0 || GeneratedImageFilter is not null || FilterWithPseudoLabeler, nameof(GeneratedImageMinimumConfidence),
+                GeneratedImageMinimumConfidence, "0 when there is no filter (set GeneratedImageFilter or FilterWithPseudoLabeler)");
             Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && !string.IsNullOrWhiteSpace(PredictedLabelColumnName) && ScoreColumnName != PredictedLabelColumnName,
                 nameof(PredictedLabelColumnName), $"'{PredictedLabelColumnName}'", $"a column name other than ScoreColumnName '{ScoreColumnName}'");
         }
@@ -96,8 +111,13 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
                 throw new ArgumentException($"The generated images are {generated.Shape} with {generated.ClassNames.Count} classes; the real rows are {data.Shape} with {data.ClassNames.Count}.", nameof(input));
             var filter = _options.GeneratedImageFilter ?? (_options.FilterWithPseudoLabeler ? StageOneClassifier(input) : null);
             if (filter is not null)
-                generated = KeepAgreed(generated, filter, channel);
+                generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, channel);
             generated = Take(generated, _options.GeneratedImagesPerClass);
+            if (generated.Count == 0)
+            {
+                channel.Warning(MessageSensitivity.None, "DptClassifierTrainer: no generated image is left to use, so this trains on the real rows only.");
+                generated = null;
+            }
         }
         var classifier = ClassifierTraining.Train(_host, channel, _options, data, nameof(DptClassifierTrainer), generated,
             _options.GeneratedImageWeight, _options.StartFrom);
@@ -115,15 +135,23 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         ?? throw new InvalidOperationException("DptClassifierTrainer: FilterWithPseudoLabeler needs the input to be a ConditionalDiffusionTransformer's output " +
             "over a PseudoLabelerTransformer's output (the DPT chain); otherwise set GeneratedImageFilter to the classifier to vet with.");
 
-    /// <summary>The generated images whose class <paramref name="filter"/> predicts as the one they were generated for.</summary>
-    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, IChannel channel)
+    /// <summary>
+    /// The generated images whose class <paramref name="filter"/> predicts as the one they were generated for, with at
+    /// least <paramref name="minimumConfidence"/> probability; within each class, the most probable first.
+    /// </summary>
+    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, double minimumConfidence, IChannel channel)
     {
         int classes = generated.ClassNames.Count;
         if (filter.ClassNames.Count != classes || filter.Shape != generated.Shape)
             throw new ArgumentException($"GeneratedImageFilter classifies {filter.Shape} images into {filter.ClassNames.Count} classes; the generated images are {generated.Shape} with {classes} classes.");
-        var predicted = filter.PredictClasses(generated.Pixels, generated.Count);
-        var kept = Enumerable.Range(0, generated.Count).Where(i => predicted[i] == generated.Labels[i]).ToArray();
+        var probabilities = filter.PredictProbabilities(generated.Pixels, generated.Count);
+        float OwnClass(int i) => probabilities[i * classes + generated.Labels[i]];
+        var kept = Enumerable.Range(0, generated.Count)
+            .Where(i => TrainedClassifier.MostProbable(probabilities.AsSpan(i * classes, classes)) == generated.Labels[i] && OwnClass(i) >= minimumConfidence)
+            .OrderBy(i => generated.Labels[i]).ThenByDescending(OwnClass).ThenBy(i => i)
+            .ToArray();
         channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: GeneratedImageFilter keeps {kept.Length} of {generated.Count} generated images " +
+            (minimumConfidence > 0 ? $"at probability {minimumConfidence} or more " : "") +
             $"(per class: {string.Join(", ", Enumerable.Range(0, classes).Select(c => kept.Count(i => generated.Labels[i] == c)))}).");
         return generated.Select(kept);
     }

@@ -44,6 +44,8 @@ public class MainJobTests
     [InlineData("--feature-grid -1", "Option --feature-grid needs a whole number of at least 0; got '-1'.")]
     [InlineData("--algorithm mixmatch", "Option --algorithm takes fixmatch, freematch, contrastive-head, contrastive-means, contrastive-propagation, contrastive-freematch, propagation-freematch, propagation-freematch-propagation, resnet18-head; got 'mixmatch'.")]
     [InlineData("--sampler euler", "Option --sampler must be one of ddpm, ddim, dpmsolverplusplus; got 'euler'.")]
+    [InlineData("--generated-confidence 0.5", "Option --generated-confidence is a threshold of stage 1's filter; add --filter-generated.")]
+    [InlineData("--generated-confidence 2 --filter-generated", "Option --generated-confidence needs a probability in [0, 1]; got '2'.")]
     [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
     [InlineData("--temperature 0", "Option --temperature needs a positive number; got '0'.")]
     [InlineData("--min-crop 1.5", "Option --min-crop needs a fraction in (0, 1]; got '1.5'.")]
@@ -81,7 +83,8 @@ public class MainJobTests
     {
         using var output = TestData.NewFolder();
         string[] args = { "--data", Subset, "--labels-per-class", "1", "--train-images", "200", "--steps", "12", "--diffusion-steps", "8",
-            "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--conditioned-fraction", "0.5", "--device", "cpu", "--seed", "3", "--output", output.Path };
+            "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--conditioned-fraction", "0.5", "--filter-generated", "--generated-confidence", "0.05",
+            "--device", "cpu", "--seed", "3", "--output", output.Path };
         var (exitCode, stdout, error) = RunMainJob(args);
         Assert.True(exitCode == 0, error);
 
@@ -107,6 +110,10 @@ public class MainJobTests
             Assert.True(File.Exists(output.File(model)), model);
         Assert.Contains("PseudoLabeler step 12/12", stdout);
         Assert.Matches(@"freematch: test accuracy [0-9.]+ % \(per class( [0-9]+){10} %\)", stdout);
+        // Stage 3's filter: how many generated images stage 1 let through, printed and recorded.
+        Assert.Contains("GeneratedImageFilter keeps", stdout);
+        Assert.Contains("at probability 0.05 or more", metrics["stage3"]!["filterReport"]!.GetValue<string>());
+        Assert.Equal(0.05, Number(metrics, "stage3.minimumFilterProbability"));
 
         // The same command again finds every training run finished in DIR/checkpoints and reports the same numbers.
         (exitCode, stdout, error) = RunMainJob(args);

@@ -59,6 +59,14 @@ public class DptClassifierTrainerTests
         using var _ = ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated);
         Assert.Contains(log, m => m.Contains("GeneratedImageFilter keeps") && m.Contains("of 30 generated images"));
 
+        // A threshold no tiny classifier reaches keeps none: stage 3 says so and trains on the real rows alone.
+        filtered.GeneratedImageMinimumConfidence = 1;
+        using (ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated)) { }
+        Assert.Contains(log, m => m.Contains("GeneratedImageFilter keeps 0 of 30 generated images at probability 1 or more"));
+        Assert.Contains(log, m => m.Contains("no generated image is left to use"));
+        Assert.Contains("(20 labeled)", log.Last(m => m.Contains(" labeled")));
+        filtered.GeneratedImageMinimumConfidence = 0;
+
         // Without the chain there is no stage-1 classifier to ask: a clear error.
         var error = Assert.Throws<InvalidOperationException>(() => ml.Dpt().DptClassifierTrainer(filtered).Fit(
             model.Skip(1).First().Transform(train)));
@@ -66,7 +74,7 @@ public class DptClassifierTrainerTests
     }
 
     [Fact]
-    public void TheGeneratedImageFilterKeepsExactlyTheImagesItAssignsToTheirOwnClass()
+    public void TheGeneratedImageFilterKeepsExactlyTheImagesItAssignsToTheirOwnClassMostProbableFirst()
     {
         var (ml, train, _, log) = SmallData();
         using var stage1 = ml.Dpt().PseudoLabeler(PseudoLabelerTests.TinyOptions()).Fit(train);
@@ -76,14 +84,38 @@ public class DptClassifierTrainerTests
         var probabilities = stage1.Classifier.PredictProbabilities(images.Pixels, images.Count);
         var predicted = Enumerable.Range(0, images.Count).Select(i => Enumerable.Range(0, 10).MaxBy(c => probabilities[i * 10 + c])).ToArray();
         var generated = new ImageDataset(images.Pixels, predicted.Select((p, i) => i % 2 == 0 ? p : (p + 1) % 10).ToArray(), images.Shape, images.ClassNames);
+        float Confidence(int i) => probabilities[i * 10 + predicted[i]];
+        var agreed = Enumerable.Range(0, images.Count).Where(i => i % 2 == 0).ToArray();
+        // Expected order: by class, then the filter's probability for that class, highest first.
+        var expected = agreed.OrderBy(i => predicted[i]).ThenByDescending(Confidence).ToArray();
 
         using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register(nameof(DptClassifierTrainer)).Start("test");
-        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, channel);
+        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, channel);
+        Assert.Equal(expected.Select(i => predicted[i]), kept.Labels);
+        Assert.Equal(images.Select(expected).Pixels, kept.Pixels);
+        Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {images.Count / 2} of {images.Count} generated images ("));
 
-        Assert.Equal(images.Count / 2, kept.Count);
-        Assert.Equal(Enumerable.Range(0, images.Count).Where(i => i % 2 == 0).Select(i => predicted[i]), kept.Labels);
-        Assert.Equal(images.Select(Enumerable.Range(0, images.Count).Where(i => i % 2 == 0).ToArray()).Pixels, kept.Pixels);
-        Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {images.Count / 2} of {images.Count} generated images"));
+        // With a threshold at the median probability of the agreed images, exactly those at or above it stay.
+        double threshold = agreed.Select(Confidence).Order().ElementAt(agreed.Length / 2);
+        var sure = expected.Where(i => Confidence(i) >= threshold).ToArray();
+        Assert.InRange(sure.Length, 1, agreed.Length - 1);
+        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, threshold, channel);
+        Assert.Equal(images.Select(sure).Pixels, kept.Pixels);
+        Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {sure.Length} of {images.Count} generated images at probability {threshold} or more"));
+    }
+
+    [Theory]
+    [InlineData(0.5, false, "GeneratedImageMinimumConfidence", "0 when there is no filter")]
+    [InlineData(1.5, true, "GeneratedImageMinimumConfidence", "a probability in [0, 1]")]
+    [InlineData(-0.1, true, "GeneratedImageMinimumConfidence", "a probability in [0, 1]")]
+    public void AConfidenceThresholdNeedsAFilterAndAProbability(double threshold, bool filter, string option, string expected)
+    {
+        var options = TinyOptions();
+        options.GeneratedImageMinimumConfidence = threshold;
+        options.FilterWithPseudoLabeler = filter;
+        var error = Assert.ThrowsAny<ArgumentException>(() => new MLContext(seed: 1).Dpt().DptClassifierTrainer(options));
+        Assert.Contains(option, error.Message);
+        Assert.Contains(expected, error.Message);
     }
 
     [Fact]
