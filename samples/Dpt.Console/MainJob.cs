@@ -168,18 +168,14 @@ internal sealed class MainJob
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
         options.GeneratedImageFilter = _args.FilterGenerated ? stage1.Classifier : null;
         options.GeneratedImageMinimumConfidence = _args.GeneratedConfidence;
-        // The trainer logs how many generated images its filter keeps; the console shows it and records it.
-        string? filterReport = null;
-        void ReadFilterReport(object? sender, LoggingEventArgs e)
-        {
-            if (e.Source.StartsWith(nameof(DptClassifierTrainer)) && e.Message.Contains("GeneratedImageFilter keeps")) filterReport = e.Message;
-        }
         var clock = Stopwatch.StartNew();
-        ml.Log += ReadFilterReport;
         using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
-        ml.Log -= ReadFilterReport;
         double seconds = clock.Elapsed.TotalSeconds;
-        if (filterReport is not null) Console.WriteLine("    " + filterReport);
+        var generated = stage3.GeneratedImages;
+        if (generated is not null)
+            Console.WriteLine($"    generated images: {generated.TotalReceived} made" +
+                (_args.FilterGenerated ? $", {generated.TotalKept} kept by stage 1's filter (per class {string.Join(" ", generated.Kept)})" : "") +
+                $", {generated.TotalUsed} used (per class {string.Join(" ", generated.Used)})");
         var testMetrics = Evaluate(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
         double accuracy = testMetrics.MicroAccuracy;
         stage3.Save(Path.Combine(output, "stage3.dpt"));
@@ -188,7 +184,11 @@ internal sealed class MainJob
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
-            ["filteredByStage1"] = _args.FilterGenerated, ["minimumFilterProbability"] = _args.GeneratedConfidence, ["filterReport"] = filterReport,
+            ["filteredByStage1"] = _args.FilterGenerated, ["minimumFilterProbability"] = _args.GeneratedConfidence,
+            ["generatedImages"] = generated is null ? null : new JsonObject
+            {
+                ["made"] = Counts(generated.Received), ["kept"] = Counts(generated.Kept), ["used"] = Counts(generated.Used),
+            },
             ["testConfusion"] = Confusion(testMetrics),
         };
     }
@@ -235,6 +235,8 @@ internal sealed class MainJob
     /// The test confusion matrix as rows of counts, row = true class, column = predicted class: with one label per
     /// class a single atypical labeled image can hand its class to another, which the accuracy alone does not show.
     /// </summary>
+    private static JsonArray Counts(IEnumerable<int> counts) => new(counts.Select(count => (JsonNode?)count).ToArray());
+
     private static JsonArray Confusion(MulticlassClassificationMetrics metrics) =>
         new(metrics.ConfusionMatrix.Counts.Select(row => (JsonNode?)new JsonArray(row.Select(count => (JsonNode?)(int)count).ToArray())).ToArray());
 

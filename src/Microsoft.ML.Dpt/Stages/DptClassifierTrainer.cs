@@ -101,6 +101,7 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         using var channel = _host.Start(nameof(Fit));
         var data = ClassifierTraining.ReadTrainingData(input, _options);
         var generated = (input as ISyntheticImageSource)?.SyntheticImages;
+        GeneratedImageCounts? counts = null;
         if (generated is null)
         {
             channel.Warning(MessageSensitivity.None, "DptClassifierTrainer: the input carries no generated images (it is not a ConditionalDiffusionTransformer's output), so this trains on the real rows only.");
@@ -109,10 +110,13 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         {
             if (generated.Shape != data.Shape || generated.ClassNames.Count != data.ClassNames.Count)
                 throw new ArgumentException($"The generated images are {generated.Shape} with {generated.ClassNames.Count} classes; the real rows are {data.Shape} with {data.ClassNames.Count}.", nameof(input));
+            var received = GeneratedImageCounts.PerClass(generated);
             var filter = _options.GeneratedImageFilter ?? (_options.FilterWithPseudoLabeler ? StageOneClassifier(input) : null);
             if (filter is not null)
                 generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, channel);
+            var kept = GeneratedImageCounts.PerClass(generated);
             generated = Take(generated, _options.GeneratedImagesPerClass);
+            counts = new GeneratedImageCounts(received, kept, GeneratedImageCounts.PerClass(generated));
             if (generated.Count == 0)
             {
                 channel.Warning(MessageSensitivity.None, "DptClassifierTrainer: no generated image is left to use, so this trains on the real rows only.");
@@ -121,7 +125,8 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         }
         var classifier = ClassifierTraining.Train(_host, channel, _options, data, nameof(DptClassifierTrainer), generated,
             _options.GeneratedImageWeight, _options.StartFrom);
-        return new DptClassifierTransformer(classifier, _options.ImageColumnName, _options.MLImageChannels, _options.ScoreColumnName, _options.PredictedLabelColumnName);
+        return new DptClassifierTransformer(classifier, _options.ImageColumnName, _options.MLImageChannels, _options.ScoreColumnName, _options.PredictedLabelColumnName,
+            counts);
     }
 
     /// <summary>Checks the image and label columns and describes <c>Score</c> and <c>PredictedLabel</c>.</summary>

@@ -14,10 +14,18 @@ public sealed class DptClassifierTransformer : ImageClassifierTransformer
 {
     private const string Kind = "Microsoft.ML.Dpt.DptClassifier";
 
-    internal DptClassifierTransformer(TrainedClassifier classifier, string imageColumnName, int mlImageChannels, string scoreColumnName, string predictedLabelColumnName)
+    internal DptClassifierTransformer(TrainedClassifier classifier, string imageColumnName, int mlImageChannels, string scoreColumnName, string predictedLabelColumnName,
+        GeneratedImageCounts? generatedImages)
         : base(new ClassifierOutputs(classifier, imageColumnName, mlImageChannels, scoreColumnName, predictedLabelColumnName, null, null))
     {
+        GeneratedImages = generatedImages;
     }
+
+    /// <summary>
+    /// How many generated images of each class the trainer received, kept after its filter and trained on; null when
+    /// its input carried none (it then trained on the real rows alone). Saved with the model.
+    /// </summary>
+    public GeneratedImageCounts? GeneratedImages { get; }
 
     /// <summary>Output column of the class probabilities.</summary>
     public string ScoreColumnName => Outputs.ScoreColumnName;
@@ -28,14 +36,21 @@ public sealed class DptClassifierTransformer : ImageClassifierTransformer
     public override void Save(string path) => SaveWithClassifier(path, Kind, new JsonObject
     {
         ["scoreColumnName"] = ScoreColumnName, ["predictedLabelColumnName"] = PredictedLabelColumnName,
+        [GeneratedImagesEntry] = GeneratedImages?.ToJson(),
     });
+
+    private const string GeneratedImagesEntry = "generatedImages";
 
     /// <summary>Loads a transformer written by <see cref="Save"/>; predictions are identical on the same device.</summary>
     public static DptClassifierTransformer Load(string path, DptDevice device = DptDevice.Auto)
     {
         var (file, classifier) = OpenWithClassifier(path, Kind, device);
         using var _ = file;
+        // Files written before the counts were kept have no entry; one that is there must read back whole.
+        var countsNode = file.Manifest[GeneratedImagesEntry];
+        var counts = countsNode is null ? null
+            : GeneratedImageCounts.FromJson(countsNode) ?? throw file.Damaged($"manifest value '{GeneratedImagesEntry}' is not three lists of counts");
         return new DptClassifierTransformer(classifier, file.Get<string>("imageColumnName"), file.Get<int>("mlImageChannels"),
-            file.Get<string>("scoreColumnName"), file.Get<string>("predictedLabelColumnName"));
+            file.Get<string>("scoreColumnName"), file.Get<string>("predictedLabelColumnName"), counts);
     }
 }

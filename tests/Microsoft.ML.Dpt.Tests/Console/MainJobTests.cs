@@ -111,8 +111,13 @@ public class MainJobTests
         Assert.Contains("PseudoLabeler step 12/12", stdout);
         Assert.Matches(@"freematch: test accuracy [0-9.]+ % \(per class( [0-9]+){10} %\)", stdout);
         // Stage 3's filter: how many generated images stage 1 let through, printed and recorded.
-        Assert.Contains("GeneratedImageFilter keeps", stdout);
-        Assert.Contains("at probability 0.05 or more", metrics["stage3"]!["filterReport"]!.GetValue<string>());
+        var generated = metrics["stage3"]!["generatedImages"]!;
+        int[] Counts(string key) => generated[key]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
+        var (made, kept, used) = (Counts("made"), Counts("kept"), Counts("used"));
+        Assert.Equal(10, made.Length);
+        Assert.True(made.Sum() > 0, "stage 2 made generated images");
+        for (int c = 0; c < 10; c++) Assert.InRange(kept[c], used[c], made[c]);
+        Assert.Contains($"generated images: {made.Sum()} made, {kept.Sum()} kept by stage 1's filter (per class {string.Join(" ", kept)}), {used.Sum()} used", stdout);
         Assert.Equal(0.05, Number(metrics, "stage3.minimumFilterProbability"));
 
         // The same command again finds every training run finished in DIR/checkpoints and reports the same numbers.

@@ -74,14 +74,18 @@ public class ModelFileTests
     }
 
     /// <summary>Copies <paramref name="source"/> to <paramref name="target"/> with one value of its manifest's network description changed.</summary>
-    private static void EditNetwork(string target, string source, string key, double value)
+    private static void EditNetwork(string target, string source, string key, double value) =>
+        EditManifest(target, source, manifest => manifest["network"]![key] = value);
+
+    /// <summary>Copies the model file <paramref name="source"/> to <paramref name="target"/> with its manifest changed by <paramref name="edit"/>.</summary>
+    internal static void EditManifest(string target, string source, Action<System.Text.Json.Nodes.JsonNode> edit)
     {
         File.Copy(source, target, overwrite: true);
         using var zip = System.IO.Compression.ZipFile.Open(target, System.IO.Compression.ZipArchiveMode.Update);
         var entry = zip.GetEntry(ModelFile.ManifestEntry)!;
         System.Text.Json.Nodes.JsonNode manifest;
         using (var stream = entry.Open()) manifest = System.Text.Json.Nodes.JsonNode.Parse(stream)!;
-        manifest["network"]![key] = value;
+        edit(manifest);
         entry.Delete();
         using var writer = new StreamWriter(zip.CreateEntry(ModelFile.ManifestEntry).Open());
         writer.Write(manifest.ToJsonString());

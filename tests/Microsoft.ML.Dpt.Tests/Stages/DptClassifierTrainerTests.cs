@@ -3,6 +3,7 @@ using Microsoft.ML.Dpt.Data;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Runtime;
 using Microsoft.ML.Dpt.Stages;
+using Microsoft.ML.Dpt.Tests.Persistence;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 using Xunit;
 
@@ -34,8 +35,13 @@ public class DptClassifierTrainerTests
             .Append(ml.Dpt().DptClassifierTrainer(options));
         var model = chain.Fit(train);
 
-        // The generated images reached stage 3's labeled set: 2 per class of the 3 made.
+        // The generated images reached stage 3's labeled set: 2 per class of the 3 made, and the model says so.
         Assert.Contains(log, m => m.Contains("(20 labeled, plus 20 generated)"));
+        var counts = model.LastTransformer.GeneratedImages!;
+        Assert.Equal(Enumerable.Repeat(3, 10), counts.Received);
+        Assert.Equal(counts.Received, counts.Kept);   // no filter
+        Assert.Equal(Enumerable.Repeat(2, 10), counts.Used);
+        Assert.Equal((30, 30, 20), (counts.TotalReceived, counts.TotalKept, counts.TotalUsed));
 
         var scored = model.Transform(test);
         Assert.Equal(20, scored.GetColumn<uint>("PredictedLabel").Count());
@@ -56,12 +62,18 @@ public class DptClassifierTrainerTests
         foreach (var transformer in model.Take(2)) withGenerated = transformer.Transform(withGenerated);
         var filtered = TinyOptions();
         filtered.FilterWithPseudoLabeler = true;
-        using var _ = ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated);
-        Assert.Contains(log, m => m.Contains("GeneratedImageFilter keeps") && m.Contains("of 30 generated images"));
+        using (var vetted = ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated))
+        {
+            var vettedCounts = vetted.GeneratedImages!;
+            Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {vettedCounts.TotalKept} of 30 generated images (per class: {string.Join(", ", vettedCounts.Kept)})"));
+            Assert.Equal(vettedCounts.Kept, vettedCounts.Used);   // no per-class share: all it keeps
+            Assert.All(vettedCounts.Kept.Zip(vettedCounts.Received), pair => Assert.InRange(pair.First, 0, pair.Second));
+        }
 
         // A threshold no tiny classifier reaches keeps none: stage 3 says so and trains on the real rows alone.
         filtered.GeneratedImageMinimumConfidence = 1;
-        using (ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated)) { }
+        using (var none = ml.Dpt().DptClassifierTrainer(filtered).Fit(withGenerated))
+            Assert.Equal((30, 0, 0), (none.GeneratedImages!.TotalReceived, none.GeneratedImages.TotalKept, none.GeneratedImages.TotalUsed));
         Assert.Contains(log, m => m.Contains("GeneratedImageFilter keeps 0 of 30 generated images at probability 1 or more"));
         Assert.Contains(log, m => m.Contains("no generated image is left to use"));
         Assert.Contains("(20 labeled)", log.Last(m => m.Contains(" labeled")));
@@ -127,7 +139,32 @@ public class DptClassifierTrainerTests
         model.Save(folder.File("stage3.dpt"));
         using var loaded = ml.Dpt().LoadDptClassifier(folder.File("stage3.dpt"), DptDevice.Cpu);
         Assert.Equal(model.Transform(test).GetColumn<float[]>("Score"), loaded.Transform(test).GetColumn<float[]>("Score"));
+        Assert.Null(loaded.GeneratedImages);   // trained on real rows only
         Assert.Throws<InvalidDataException>(() => PseudoLabelerTransformer.Load(folder.File("stage3.dpt"), DptDevice.Cpu));   // another kind of file
+    }
+
+    [Fact]
+    public void TheGeneratedImageCountsAreSavedWithTheModel()
+    {
+        var (ml, train, _, _) = SmallData();
+        var withGenerated = new SyntheticImagesDataView(train, TestData.SmallTrain(1));   // one real image per class stands in for generated ones
+        using var model = ml.Dpt().DptClassifierTrainer(TinyOptions()).Fit(withGenerated);
+        using var folder = TestData.NewFolder();
+        var path = folder.File("stage3.dpt");
+        model.Save(path);
+        using (var loaded = DptClassifierTransformer.Load(path, DptDevice.Cpu))
+        {
+            Assert.Equal(Enumerable.Repeat(1, 10), loaded.GeneratedImages!.Received);
+            Assert.Equal(model.GeneratedImages!.Kept, loaded.GeneratedImages.Kept);
+            Assert.Equal(model.GeneratedImages.Used, loaded.GeneratedImages.Used);
+        }
+
+        // A count list that does not read back whole is a damaged file, named, not counts silently lost.
+        var damaged = folder.File("damaged.dpt");
+        ModelFileTests.EditManifest(damaged, path, manifest => manifest["generatedImages"]!["used"] = new System.Text.Json.Nodes.JsonArray(1, -2));
+        var error = Assert.Throws<InvalidDataException>(() => DptClassifierTransformer.Load(damaged, DptDevice.Cpu));
+        Assert.Contains("damaged.dpt", error.Message);
+        Assert.Contains("'generatedImages' is not three lists of counts", error.Message);
     }
 
     [Fact]
