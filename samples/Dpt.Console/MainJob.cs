@@ -235,10 +235,11 @@ internal sealed class MainJob
     /// The test confusion matrix as rows of counts, row = true class, column = predicted class: with one label per
     /// class a single atypical labeled image can hand its class to another, which the accuracy alone does not show.
     /// </summary>
-    private static JsonArray Counts(IEnumerable<int> counts) => new(counts.Select(count => (JsonNode?)count).ToArray());
-
     private static JsonArray Confusion(MulticlassClassificationMetrics metrics) =>
         new(metrics.ConfusionMatrix.Counts.Select(row => (JsonNode?)new JsonArray(row.Select(count => (JsonNode?)(int)count).ToArray())).ToArray());
+
+    /// <summary>Per-class counts as a JSON array, class order.</summary>
+    private static JsonArray Counts(IEnumerable<int> counts) => new(counts.Select(count => (JsonNode?)count).ToArray());
 
     private static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 }

@@ -155,10 +155,11 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             .Where(i => TrainedClassifier.MostProbable(probabilities.AsSpan(i * classes, classes)) == generated.Labels[i] && OwnClass(i) >= minimumConfidence)
             .OrderBy(i => generated.Labels[i]).ThenByDescending(OwnClass).ThenBy(i => i)
             .ToArray();
+        var result = generated.Select(kept);
         channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: GeneratedImageFilter keeps {kept.Length} of {generated.Count} generated images " +
             (minimumConfidence > 0 ? $"at probability {minimumConfidence} or more " : "") +
-            $"(per class: {string.Join(", ", Enumerable.Range(0, classes).Select(c => kept.Count(i => generated.Labels[i] == c)))}).");
-        return generated.Select(kept);
+            $"(per class: {string.Join(", ", GeneratedImageCounts.PerClass(result))}).");
+        return result;
     }
 
     /// <summary>The first <paramref name="perClass"/> images of each class (all when null).</summary>
