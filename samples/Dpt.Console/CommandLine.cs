@@ -33,6 +33,7 @@ internal sealed record CommandLine
     public bool MirrorFeatures { get; init; }
     public bool FilterGenerated { get; init; }
     public double GeneratedConfidence { get; init; }
+    public double GeneratedPassRate { get; init; }
     public int? Steps { get; init; }
     public int? TrainImages { get; init; }
     public int? Width { get; init; }
@@ -116,6 +117,8 @@ internal sealed record CommandLine
                                    to the class they were generated for, the most probable to it first
           --generated-confidence P with --filter-generated: only the generated images that stage 1's classifier
                                    gives probability P or more for their class (default 0)
+          --generated-pass-rate F  with --filter-generated: a class of which stage 1's classifier keeps less
+                                   than the share F of the generated images gives none (default 0)
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --conditioned-fraction F the generator learns each class from the most confident fraction F of
                                    stage 1's pseudo-labels of that class; the other images train only its
@@ -175,6 +178,7 @@ internal sealed record CommandLine
                 "--fine-tune" => result with { FineTune = true },
                 "--filter-generated" => result with { FilterGenerated = true },
                 "--generated-confidence" => result with { GeneratedConfidence = Probability("--generated-confidence", Value()) },
+                "--generated-pass-rate" => result with { GeneratedPassRate = Probability("--generated-pass-rate", Value()) },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
                 "--guidance" => result with { GuidanceScale = NonNegative("--guidance", Value()) },
@@ -203,6 +207,8 @@ internal sealed record CommandLine
             throw new ArgumentException($"Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm {other} fits none.");
         if (result.GeneratedConfidence > 0 && !result.FilterGenerated)
             throw new ArgumentException("Option --generated-confidence is a threshold of stage 1's filter; add --filter-generated.");
+        if (result.GeneratedPassRate > 0 && !result.FilterGenerated)
+            throw new ArgumentException("Option --generated-pass-rate is a threshold of stage 1's filter; add --filter-generated.");
         return result;
     }
 

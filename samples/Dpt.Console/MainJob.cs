@@ -168,6 +168,7 @@ internal sealed class MainJob
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
         options.GeneratedImageFilter = _args.FilterGenerated ? stage1.Classifier : null;
         options.GeneratedImageMinimumConfidence = _args.GeneratedConfidence;
+        options.GeneratedClassMinimumPassRate = _args.GeneratedPassRate;
         var clock = Stopwatch.StartNew();
         using var stage3 = ml.Dpt().DptClassifierTrainer(options).Fit(withGenerated);
         double seconds = clock.Elapsed.TotalSeconds;
@@ -185,6 +186,7 @@ internal sealed class MainJob
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
             ["filteredByStage1"] = _args.FilterGenerated, ["minimumFilterProbability"] = _args.GeneratedConfidence,
+            ["minimumClassPassRate"] = _args.GeneratedPassRate,
             ["generatedImages"] = generated is null ? null : new JsonObject
             {
                 ["made"] = Counts(generated.Received), ["kept"] = Counts(generated.Kept), ["used"] = Counts(generated.Used),

@@ -60,6 +60,15 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
         /// </summary>
         public double GeneratedImageMinimumConfidence { get; set; }
 
+        /// <summary>
+        /// The least share of a class's generated images that the filter (<see cref="GeneratedImageFilter"/> or
+        /// <see cref="FilterWithPseudoLabeler"/>) must keep for any of that class to be used. The share a filter keeps
+        /// tells how well the generator draws the class: where it rejects most of them, the few it lets through are
+        /// mostly the generator's failures that happen to look like the class to it, and as labeled images they pull
+        /// the class the wrong way. Needs a filter. Default: 0 (every class keeps what the filter keeps).
+        /// </summary>
+        public double GeneratedClassMinimumPassRate { get; set; }
+
         /// <summary>A classifier to fine-tune from (for example stage 1's <c>PseudoLabelerTransformer.Classifier</c>); null trains from scratch. Default: null.</summary>
         [ExcludedFromFingerprint]
         public TrainedClassifier? StartFrom { get; set; }
@@ -80,6 +89,9 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             Check(GeneratedImageMinimumConfidence is >= 0 and <= 1, nameof(GeneratedImageMinimumConfidence), GeneratedImageMinimumConfidence, "a probability in [0, 1]");
             Check(GeneratedImageMinimumConfidence == 0 || GeneratedImageFilter is not null || FilterWithPseudoLabeler, nameof(GeneratedImageMinimumConfidence),
                 GeneratedImageMinimumConfidence, "0 when there is no filter (set GeneratedImageFilter or FilterWithPseudoLabeler)");
+            Check(GeneratedClassMinimumPassRate is >= 0 and <= 1, nameof(GeneratedClassMinimumPassRate), GeneratedClassMinimumPassRate, "a share in [0, 1]");
+            Check(GeneratedClassMinimumPassRate == 0 || GeneratedImageFilter is not null || FilterWithPseudoLabeler, nameof(GeneratedClassMinimumPassRate),
+                GeneratedClassMinimumPassRate, "0 when there is no filter (set GeneratedImageFilter or FilterWithPseudoLabeler)");
             Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && !string.IsNullOrWhiteSpace(PredictedLabelColumnName) && ScoreColumnName != PredictedLabelColumnName,
                 nameof(PredictedLabelColumnName), $"'{PredictedLabelColumnName}'", $"a column name other than ScoreColumnName '{ScoreColumnName}'");
         }
@@ -113,7 +125,7 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             var received = GeneratedImageCounts.PerClass(generated);
             var filter = _options.GeneratedImageFilter ?? (_options.FilterWithPseudoLabeler ? StageOneClassifier(input) : null);
             if (filter is not null)
-                generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, channel);
+                generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, _options.GeneratedClassMinimumPassRate, channel);
             var kept = GeneratedImageCounts.PerClass(generated);
             generated = Take(generated, _options.GeneratedImagesPerClass);
             counts = new GeneratedImageCounts(received, kept, GeneratedImageCounts.PerClass(generated));
@@ -142,23 +154,31 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
 
     /// <summary>
     /// The generated images whose class <paramref name="filter"/> predicts as the one they were generated for, with at
-    /// least <paramref name="minimumConfidence"/> probability; within each class, the most probable first.
+    /// least <paramref name="minimumConfidence"/> probability, from the classes of which it keeps at least
+    /// <paramref name="minimumPassRate"/>; within each class, the most probable first.
     /// </summary>
-    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, double minimumConfidence, IChannel channel)
+    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, double minimumConfidence, double minimumPassRate, IChannel channel)
     {
         int classes = generated.ClassNames.Count;
         if (filter.ClassNames.Count != classes || filter.Shape != generated.Shape)
             throw new ArgumentException($"GeneratedImageFilter classifies {filter.Shape} images into {filter.ClassNames.Count} classes; the generated images are {generated.Shape} with {classes} classes.");
         var probabilities = filter.PredictProbabilities(generated.Pixels, generated.Count);
         float OwnClass(int i) => probabilities[i * classes + generated.Labels[i]];
-        var kept = Enumerable.Range(0, generated.Count)
+        var agreed = Enumerable.Range(0, generated.Count)
             .Where(i => TrainedClassifier.MostProbable(probabilities.AsSpan(i * classes, classes)) == generated.Labels[i] && OwnClass(i) >= minimumConfidence)
+            .ToArray();
+        var made = GeneratedImageCounts.PerClass(generated);
+        var passed = GeneratedImageCounts.PerClass(generated.Select(agreed));
+        var dropped = Enumerable.Range(0, classes).Where(c => made[c] > 0 && passed[c] < minimumPassRate * made[c]).ToHashSet();
+        var kept = agreed.Where(i => !dropped.Contains(generated.Labels[i]))
             .OrderBy(i => generated.Labels[i]).ThenByDescending(OwnClass).ThenBy(i => i)
             .ToArray();
         var result = generated.Select(kept);
         channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: GeneratedImageFilter keeps {kept.Length} of {generated.Count} generated images " +
             (minimumConfidence > 0 ? $"at probability {minimumConfidence} or more " : "") +
-            $"(per class: {string.Join(", ", GeneratedImageCounts.PerClass(result))}).");
+            $"(per class: {string.Join(", ", GeneratedImageCounts.PerClass(result))})" +
+            (dropped.Count > 0 ? $"; it drops every image of {string.Join(", ", dropped.Order().Select(c => $"{generated.ClassNames[c]} ({passed[c]} of {made[c]} passed)"))}, " +
+                $"below the pass rate {minimumPassRate}" : "") + ".");
         return result;
     }
 

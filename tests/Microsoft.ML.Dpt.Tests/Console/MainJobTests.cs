@@ -46,6 +46,8 @@ public class MainJobTests
     [InlineData("--sampler euler", "Option --sampler must be one of ddpm, ddim, dpmsolverplusplus; got 'euler'.")]
     [InlineData("--generated-confidence 0.5", "Option --generated-confidence is a threshold of stage 1's filter; add --filter-generated.")]
     [InlineData("--generated-confidence 2 --filter-generated", "Option --generated-confidence needs a probability in [0, 1]; got '2'.")]
+    [InlineData("--generated-pass-rate 0.5", "Option --generated-pass-rate is a threshold of stage 1's filter; add --filter-generated.")]
+    [InlineData("--generated-pass-rate 1.5 --filter-generated", "Option --generated-pass-rate needs a probability in [0, 1]; got '1.5'.")]
     [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
     [InlineData("--temperature 0", "Option --temperature needs a positive number; got '0'.")]
     [InlineData("--min-crop 1.5", "Option --min-crop needs a fraction in (0, 1]; got '1.5'.")]
@@ -84,7 +86,7 @@ public class MainJobTests
         using var output = TestData.NewFolder();
         string[] args = { "--data", Subset, "--labels-per-class", "1", "--train-images", "200", "--steps", "12", "--diffusion-steps", "8",
             "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--conditioned-fraction", "0.5", "--filter-generated", "--generated-confidence", "0.05",
-            "--device", "cpu", "--seed", "3", "--output", output.Path };
+            "--generated-pass-rate", "0.2", "--device", "cpu", "--seed", "3", "--output", output.Path };
         var (exitCode, stdout, error) = RunMainJob(args);
         Assert.True(exitCode == 0, error);
 
@@ -117,8 +119,11 @@ public class MainJobTests
         Assert.Equal(10, made.Length);
         Assert.True(made.Sum() > 0, "stage 2 made generated images");
         for (int c = 0; c < 10; c++) Assert.InRange(kept[c], used[c], made[c]);
+        // A class of which the filter passes less than 20 % keeps none.
+        for (int c = 0; c < 10; c++) Assert.True(kept[c] == 0 || kept[c] >= 0.2 * made[c], $"class {c}: {kept[c]} of {made[c]} kept");
         Assert.Contains($"generated images: {made.Sum()} made, {kept.Sum()} kept by stage 1's filter (per class {string.Join(" ", kept)}), {used.Sum()} used", stdout);
         Assert.Equal(0.05, Number(metrics, "stage3.minimumFilterProbability"));
+        Assert.Equal(0.2, Number(metrics, "stage3.minimumClassPassRate"));
 
         // The same command again finds every training run finished in DIR/checkpoints and reports the same numbers.
         (exitCode, stdout, error) = RunMainJob(args);

@@ -102,7 +102,7 @@ public class DptClassifierTrainerTests
         var expected = agreed.OrderBy(i => predicted[i]).ThenByDescending(Confidence).ToArray();
 
         using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register(nameof(DptClassifierTrainer)).Start("test");
-        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, channel);
+        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, 0, channel);
         Assert.Equal(expected.Select(i => predicted[i]), kept.Labels);
         Assert.Equal(images.Select(expected).Pixels, kept.Pixels);
         Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {images.Count / 2} of {images.Count} generated images ("));
@@ -111,19 +111,34 @@ public class DptClassifierTrainerTests
         double threshold = agreed.Select(Confidence).Order().ElementAt(agreed.Length / 2);
         var sure = expected.Where(i => Confidence(i) >= threshold).ToArray();
         Assert.InRange(sure.Length, 1, agreed.Length - 1);
-        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, threshold, channel);
+        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, threshold, 0, channel);
         Assert.Equal(images.Select(sure).Pixels, kept.Pixels);
         Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {sure.Length} of {images.Count} generated images at probability {threshold} or more"));
+
+        // With a pass rate between the classes' shares of agreed images, the classes below it lose every image.
+        var made = generated.Labels.CountBy(c => c).ToDictionary();
+        var passRates = made.ToDictionary(m => m.Key, m => agreed.Count(i => predicted[i] == m.Key) / (double)m.Value);
+        double passRate = passRates.Values.Distinct().Order().ElementAt(passRates.Values.Distinct().Count() / 2);
+        var dropped = passRates.Where(r => r.Value < passRate).Select(r => r.Key).ToHashSet();
+        Assert.InRange(dropped.Count, 1, made.Count - 1);
+        var fromPassingClasses = expected.Where(i => !dropped.Contains(predicted[i])).ToArray();
+        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, passRate, channel);
+        Assert.Equal(images.Select(fromPassingClasses).Pixels, kept.Pixels);
+        Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {fromPassingClasses.Length} of {images.Count} generated images (") &&
+            m.Contains("it drops every image of") && m.Contains($"below the pass rate {passRate}"));
     }
 
     [Theory]
     [InlineData(0.5, false, "GeneratedImageMinimumConfidence", "0 when there is no filter")]
     [InlineData(1.5, true, "GeneratedImageMinimumConfidence", "a probability in [0, 1]")]
     [InlineData(-0.1, true, "GeneratedImageMinimumConfidence", "a probability in [0, 1]")]
-    public void AConfidenceThresholdNeedsAFilterAndAProbability(double threshold, bool filter, string option, string expected)
+    [InlineData(0.5, false, "GeneratedClassMinimumPassRate", "0 when there is no filter")]
+    [InlineData(1.5, true, "GeneratedClassMinimumPassRate", "a share in [0, 1]")]
+    [InlineData(double.NaN, true, "GeneratedClassMinimumPassRate", "a share in [0, 1]")]
+    public void FilterThresholdsNeedAFilterAndAShare(double threshold, bool filter, string option, string expected)
     {
         var options = TinyOptions();
-        options.GeneratedImageMinimumConfidence = threshold;
+        typeof(DptClassifierTrainer.Options).GetProperty(option)!.SetValue(options, threshold);
         options.FilterWithPseudoLabeler = filter;
         var error = Assert.ThrowsAny<ArgumentException>(() => new MLContext(seed: 1).Dpt().DptClassifierTrainer(options));
         Assert.Contains(option, error.Message);
