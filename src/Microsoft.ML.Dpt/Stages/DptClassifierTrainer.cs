@@ -125,8 +125,9 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             var received = GeneratedImageCounts.PerClass(generated);
             var filter = _options.GeneratedImageFilter ?? (_options.FilterWithPseudoLabeler ? StageOneClassifier(input) : null);
             if (filter is not null)
-                generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, _options.GeneratedClassMinimumPassRate, channel);
+                generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, channel);
             var kept = GeneratedImageCounts.PerClass(generated);
+            generated = DropRejectedClasses(generated, received, kept, _options.GeneratedClassMinimumPassRate, channel);
             generated = Take(generated, _options.GeneratedImagesPerClass);
             counts = new GeneratedImageCounts(received, kept, GeneratedImageCounts.PerClass(generated));
             if (generated.Count == 0)
@@ -154,32 +155,38 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
 
     /// <summary>
     /// The generated images whose class <paramref name="filter"/> predicts as the one they were generated for, with at
-    /// least <paramref name="minimumConfidence"/> probability, from the classes of which it keeps at least
-    /// <paramref name="minimumPassRate"/>; within each class, the most probable first.
+    /// least <paramref name="minimumConfidence"/> probability; within each class, the most probable first.
     /// </summary>
-    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, double minimumConfidence, double minimumPassRate, IChannel channel)
+    internal static ImageDataset KeepAgreed(ImageDataset generated, TrainedClassifier filter, double minimumConfidence, IChannel channel)
     {
         int classes = generated.ClassNames.Count;
         if (filter.ClassNames.Count != classes || filter.Shape != generated.Shape)
             throw new ArgumentException($"GeneratedImageFilter classifies {filter.Shape} images into {filter.ClassNames.Count} classes; the generated images are {generated.Shape} with {classes} classes.");
         var probabilities = filter.PredictProbabilities(generated.Pixels, generated.Count);
         float OwnClass(int i) => probabilities[i * classes + generated.Labels[i]];
-        var agreed = Enumerable.Range(0, generated.Count)
+        var kept = Enumerable.Range(0, generated.Count)
             .Where(i => TrainedClassifier.MostProbable(probabilities.AsSpan(i * classes, classes)) == generated.Labels[i] && OwnClass(i) >= minimumConfidence)
-            .ToArray();
-        var made = GeneratedImageCounts.PerClass(generated);
-        var passed = GeneratedImageCounts.PerClass(generated.Select(agreed));
-        var dropped = Enumerable.Range(0, classes).Where(c => made[c] > 0 && passed[c] < minimumPassRate * made[c]).ToHashSet();
-        var kept = agreed.Where(i => !dropped.Contains(generated.Labels[i]))
             .OrderBy(i => generated.Labels[i]).ThenByDescending(OwnClass).ThenBy(i => i)
             .ToArray();
         var result = generated.Select(kept);
         channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: GeneratedImageFilter keeps {kept.Length} of {generated.Count} generated images " +
             (minimumConfidence > 0 ? $"at probability {minimumConfidence} or more " : "") +
-            $"(per class: {string.Join(", ", GeneratedImageCounts.PerClass(result))})" +
-            (dropped.Count > 0 ? $"; it drops every image of {string.Join(", ", dropped.Order().Select(c => $"{generated.ClassNames[c]} ({passed[c]} of {made[c]} passed)"))}, " +
-                $"below the pass rate {minimumPassRate}" : "") + ".");
+            $"(per class: {string.Join(", ", GeneratedImageCounts.PerClass(result))}).");
         return result;
+    }
+
+    /// <summary>
+    /// <paramref name="kept"/> without the classes of which the filter kept less than <paramref name="minimumPassRate"/>
+    /// of the <paramref name="received"/> images (per class).
+    /// </summary>
+    internal static ImageDataset DropRejectedClasses(ImageDataset kept, IReadOnlyList<int> received, IReadOnlyList<int> keptPerClass, double minimumPassRate,
+        IChannel channel)
+    {
+        var dropped = Enumerable.Range(0, received.Count).Where(c => keptPerClass[c] > 0 && keptPerClass[c] < minimumPassRate * received[c]).ToHashSet();
+        if (dropped.Count == 0) return kept;
+        channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: below the pass rate {minimumPassRate}, the generated images of " +
+            $"{string.Join(", ", dropped.Order().Select(c => $"{kept.ClassNames[c]} ({keptPerClass[c]} of {received[c]} passed the filter)"))} are not used.");
+        return kept.Select(Enumerable.Range(0, kept.Count).Where(i => !dropped.Contains(kept.Labels[i])).ToArray());
     }
 
     /// <summary>The first <paramref name="perClass"/> images of each class (all when null).</summary>

@@ -9,9 +9,9 @@ namespace Microsoft.ML.Dpt.Stages;
 /// Each list has one count per class, in the order of the label's key values.
 /// </summary>
 /// <param name="Received">Generated images that came with the input, per class.</param>
-/// <param name="Kept">Those the filter assigned to their own class with enough probability, per class (0 for a class below
-/// <see cref="DptClassifierTrainer.Options.GeneratedClassMinimumPassRate"/>); without a filter, all received.</param>
-/// <param name="Used">Those added to stage 3's labeled set, per class.</param>
+/// <param name="Kept">Those the filter assigned to their own class with enough probability, per class; without a filter, all received.</param>
+/// <param name="Used">Those added to stage 3's labeled set, per class (none of a class below
+/// <see cref="DptClassifierTrainer.Options.GeneratedClassMinimumPassRate"/>).</param>
 public sealed record GeneratedImageCounts(IReadOnlyList<int> Received, IReadOnlyList<int> Kept, IReadOnlyList<int> Used)
 {
     /// <summary>Generated images received, all classes together.</summary>

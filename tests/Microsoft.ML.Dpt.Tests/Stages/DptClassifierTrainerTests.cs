@@ -102,7 +102,7 @@ public class DptClassifierTrainerTests
         var expected = agreed.OrderBy(i => predicted[i]).ThenByDescending(Confidence).ToArray();
 
         using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register(nameof(DptClassifierTrainer)).Start("test");
-        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, 0, channel);
+        var kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, channel);
         Assert.Equal(expected.Select(i => predicted[i]), kept.Labels);
         Assert.Equal(images.Select(expected).Pixels, kept.Pixels);
         Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {images.Count / 2} of {images.Count} generated images ("));
@@ -111,21 +111,28 @@ public class DptClassifierTrainerTests
         double threshold = agreed.Select(Confidence).Order().ElementAt(agreed.Length / 2);
         var sure = expected.Where(i => Confidence(i) >= threshold).ToArray();
         Assert.InRange(sure.Length, 1, agreed.Length - 1);
-        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, threshold, 0, channel);
+        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, threshold, channel);
         Assert.Equal(images.Select(sure).Pixels, kept.Pixels);
         Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {sure.Length} of {images.Count} generated images at probability {threshold} or more"));
+    }
 
-        // With a pass rate between the classes' shares of agreed images, the classes below it lose every image.
-        var made = generated.Labels.CountBy(c => c).ToDictionary();
-        var passRates = made.ToDictionary(m => m.Key, m => agreed.Count(i => predicted[i] == m.Key) / (double)m.Value);
-        double passRate = passRates.Values.Distinct().Order().ElementAt(passRates.Values.Distinct().Count() / 2);
-        var dropped = passRates.Where(r => r.Value < passRate).Select(r => r.Key).ToHashSet();
-        Assert.InRange(dropped.Count, 1, made.Count - 1);
-        var fromPassingClasses = expected.Where(i => !dropped.Contains(predicted[i])).ToArray();
-        kept = DptClassifierTrainer.KeepAgreed(generated, stage1.Classifier, 0, passRate, channel);
-        Assert.Equal(images.Select(fromPassingClasses).Pixels, kept.Pixels);
-        Assert.Contains(log, m => m.Contains($"GeneratedImageFilter keeps {fromPassingClasses.Length} of {images.Count} generated images (") &&
-            m.Contains("it drops every image of") && m.Contains($"below the pass rate {passRate}"));
+    [Fact]
+    public void AClassOfWhichTheFilterPassesLessThanThePassRateGivesNoImages()
+    {
+        var (ml, _, _, log) = SmallData();
+        using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register(nameof(DptClassifierTrainer)).Start("test");
+        var kept = TestData.SmallTrain(2);   // two images of each class passed the filter
+        var keptPerClass = GeneratedImageCounts.PerClass(kept);
+        // Of class 0, 2 of 10 passed (0.2); of class 1, 2 of 4 (0.5, exactly the rate: kept); of the others, 2 of 2.
+        var received = keptPerClass.Select((k, c) => c switch { 0 => 10, 1 => 4, _ => k }).ToArray();
+
+        var used = DptClassifierTrainer.DropRejectedClasses(kept, received, keptPerClass, 0.5, channel);
+
+        var expected = Enumerable.Range(0, kept.Count).Where(i => kept.Labels[i] != 0).ToArray();
+        Assert.Equal(kept.Select(expected).Labels, used.Labels);
+        Assert.Equal(kept.Select(expected).Pixels, used.Pixels);
+        Assert.Contains(log, m => m.Contains($"below the pass rate 0.5, the generated images of {kept.ClassNames[0]} (2 of 10 passed the filter) are not used."));
+        Assert.Same(kept, DptClassifierTrainer.DropRejectedClasses(kept, received, keptPerClass, 0, channel));   // rate 0: every class
     }
 
     [Theory]
