@@ -87,11 +87,11 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             Check(GeneratedImagesPerClass is null or >= 0, nameof(GeneratedImagesPerClass), GeneratedImagesPerClass, "null or at least 0");
             Check(GeneratedImageWeight >= 0 && double.IsFinite(GeneratedImageWeight), nameof(GeneratedImageWeight), GeneratedImageWeight, "a non-negative number");
             Check(GeneratedImageMinimumConfidence is >= 0 and <= 1, nameof(GeneratedImageMinimumConfidence), GeneratedImageMinimumConfidence, "a probability in [0, 1]");
-            Check(GeneratedImageMinimumConfidence == 0 || GeneratedImageFilter is not null || FilterWithPseudoLabeler, nameof(GeneratedImageMinimumConfidence),
-                GeneratedImageMinimumConfidence, "0 when there is no filter (set GeneratedImageFilter or FilterWithPseudoLabeler)");
             Check(GeneratedClassMinimumPassRate is >= 0 and <= 1, nameof(GeneratedClassMinimumPassRate), GeneratedClassMinimumPassRate, "a share in [0, 1]");
-            Check(GeneratedClassMinimumPassRate == 0 || GeneratedImageFilter is not null || FilterWithPseudoLabeler, nameof(GeneratedClassMinimumPassRate),
-                GeneratedClassMinimumPassRate, "0 when there is no filter (set GeneratedImageFilter or FilterWithPseudoLabeler)");
+            // Both thresholds act on the filter's verdicts, so without a filter a non-zero one would be silently ignored.
+            bool filtered = GeneratedImageFilter is not null || FilterWithPseudoLabeler;
+            foreach (var (name, threshold) in new[] { (nameof(GeneratedImageMinimumConfidence), GeneratedImageMinimumConfidence), (nameof(GeneratedClassMinimumPassRate), GeneratedClassMinimumPassRate) })
+                Check(threshold == 0 || filtered, name, threshold, "0 when there is no filter (set GeneratedImageFilter or FilterWithPseudoLabeler)");
             Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && !string.IsNullOrWhiteSpace(PredictedLabelColumnName) && ScoreColumnName != PredictedLabelColumnName,
                 nameof(PredictedLabelColumnName), $"'{PredictedLabelColumnName}'", $"a column name other than ScoreColumnName '{ScoreColumnName}'");
         }
@@ -127,7 +127,7 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
             if (filter is not null)
                 generated = KeepAgreed(generated, filter, _options.GeneratedImageMinimumConfidence, channel);
             var kept = GeneratedImageCounts.PerClass(generated);
-            generated = DropRejectedClasses(generated, received, kept, _options.GeneratedClassMinimumPassRate, channel);
+            generated = DropRejectedClasses(generated, received, _options.GeneratedClassMinimumPassRate, channel);
             generated = Take(generated, _options.GeneratedImagesPerClass);
             counts = new GeneratedImageCounts(received, kept, GeneratedImageCounts.PerClass(generated));
             if (generated.Count == 0)
@@ -179,9 +179,9 @@ public sealed class DptClassifierTrainer : IEstimator<DptClassifierTransformer>
     /// <paramref name="kept"/> without the classes of which the filter kept less than <paramref name="minimumPassRate"/>
     /// of the <paramref name="received"/> images (per class).
     /// </summary>
-    internal static ImageDataset DropRejectedClasses(ImageDataset kept, IReadOnlyList<int> received, IReadOnlyList<int> keptPerClass, double minimumPassRate,
-        IChannel channel)
+    internal static ImageDataset DropRejectedClasses(ImageDataset kept, IReadOnlyList<int> received, double minimumPassRate, IChannel channel)
     {
+        var keptPerClass = GeneratedImageCounts.PerClass(kept);
         var dropped = Enumerable.Range(0, received.Count).Where(c => keptPerClass[c] > 0 && keptPerClass[c] < minimumPassRate * received[c]).ToHashSet();
         if (dropped.Count == 0) return kept;
         channel.Info(MessageSensitivity.None, $"DptClassifierTrainer: below the pass rate {minimumPassRate}, the generated images of " +

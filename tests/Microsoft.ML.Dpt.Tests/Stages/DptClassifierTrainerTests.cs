@@ -126,13 +126,13 @@ public class DptClassifierTrainerTests
         // Of class 0, 2 of 10 passed (0.2); of class 1, 2 of 4 (0.5, exactly the rate: kept); of the others, 2 of 2.
         var received = keptPerClass.Select((k, c) => c switch { 0 => 10, 1 => 4, _ => k }).ToArray();
 
-        var used = DptClassifierTrainer.DropRejectedClasses(kept, received, keptPerClass, 0.5, channel);
+        var used = DptClassifierTrainer.DropRejectedClasses(kept, received, 0.5, channel);
 
         var expected = Enumerable.Range(0, kept.Count).Where(i => kept.Labels[i] != 0).ToArray();
         Assert.Equal(kept.Select(expected).Labels, used.Labels);
         Assert.Equal(kept.Select(expected).Pixels, used.Pixels);
         Assert.Contains(log, m => m.Contains($"below the pass rate 0.5, the generated images of {kept.ClassNames[0]} (2 of 10 passed the filter) are not used."));
-        Assert.Same(kept, DptClassifierTrainer.DropRejectedClasses(kept, received, keptPerClass, 0, channel));   // rate 0: every class
+        Assert.Same(kept, DptClassifierTrainer.DropRejectedClasses(kept, received, 0, channel));   // rate 0: every class
     }
 
     [Theory]
