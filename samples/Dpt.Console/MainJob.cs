@@ -5,6 +5,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Dpt;
 using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Evaluation;
 using Microsoft.ML.Dpt.Models.Encoders;
 using Microsoft.ML.Dpt.Stages;
 using Microsoft.ML.Dpt.Training;
@@ -179,8 +180,11 @@ internal sealed class MainJob
                 $", {generated.TotalUsed} used (per class {string.Join(" ", generated.Used)})");
         var testMetrics = Evaluate(ml, stage3.Transform(testView), DefaultColumnNames.PredictedLabel);
         double accuracy = testMetrics.MicroAccuracy;
+        // Whether stage 3 beats stage 1 is decided by the test images only one of them gets right.
+        var paired = PairedAccuracy.Compare(stage1.Transform(testView), stage3.Transform(testView));
         stage3.Save(Path.Combine(output, "stage3.dpt"));
-        Console.WriteLine($"  DPT stage 3: test accuracy {accuracy:P2} ({accuracy - stage1Accuracy:+0.00%;-0.00%} over stage 1), {seconds:F1} s");
+        Console.WriteLine($"  DPT stage 3: test accuracy {accuracy:P2} ({accuracy - stage1Accuracy:+0.00%;-0.00%} over stage 1; test images right only in stage 1: " +
+            $"{paired.OnlyFirstRight}, only in stage 3: {paired.OnlySecondRight}, McNemar z {paired.Z:+0.00;-0.00}, p {paired.PValue:G2}), {seconds:F1} s");
         return new JsonObject
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
@@ -190,6 +194,11 @@ internal sealed class MainJob
             ["generatedImages"] = generated is null ? null : new JsonObject
             {
                 ["made"] = Counts(generated.Received), ["kept"] = Counts(generated.Kept), ["used"] = Counts(generated.Used),
+            },
+            ["pairedWithStage1"] = new JsonObject
+            {
+                ["bothRight"] = paired.BothRight, ["onlyStage1Right"] = paired.OnlyFirstRight, ["onlyStage3Right"] = paired.OnlySecondRight,
+                ["z"] = paired.Z, ["pValue"] = paired.PValue,
             },
             ["testConfusion"] = Confusion(testMetrics),
         };

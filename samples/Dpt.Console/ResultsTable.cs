@@ -14,7 +14,7 @@ internal static class ResultsTable
         foreach (var m in runs)
         {
             table.AppendLine($"| {m["labelsPerClass"]} | {Percent(m, "supervisedOnly", "accuracy")} | {Percent(m, "stage1", "accuracy")} ({m["stage1"]?["algorithm"]}) | " +
-                $"{Percent(m, "stage1", "pseudoLabelAccuracy")} | {Percent(m, "stage3", "accuracy")} | {Number(m, "stage2", "fd")} ({Number(m, "stage2", "fdFloor")}) | " +
+                $"{Percent(m, "stage1", "pseudoLabelAccuracy")} | {Percent(m, "stage3", "accuracy")}{PairedZ(m)} | {Number(m, "stage2", "fd")} ({Number(m, "stage2", "fdFloor")}) | " +
                 $"{Percent(m, "stage2", "cas")} | {Percent(m, "stage2", "faithful")} | {Percent(m, "fullySupervised", "accuracy")} | " +
                 $"{Number(m, "stage1", "seconds", "F0")} / {Number(m, "stage2", "seconds", "F0")} / {Number(m, "stage3", "seconds", "F0")} / {m["totalSeconds"]!.GetValue<double>():F0} |");
         }
@@ -23,6 +23,10 @@ internal static class ResultsTable
 
     /// <summary>Per-class shares in [0, 1] as whole percentages, space-separated, in class order (the console's "per class" lists).</summary>
     public static string PerClassPercent(IEnumerable<double> shares) => string.Join(" ", shares.Select(share => $"{100 * share:F0}"));
+
+    /// <summary>Stage 3 against stage 1 on the same test images, as McNemar's z (" (z +1.57)"), or nothing without stage 3.</summary>
+    private static string PairedZ(JsonObject m) =>
+        m["stage3"]?["pairedWithStage1"]?["z"] is { } z ? $" (z {z.GetValue<double>():+0.00;-0.00})" : "";
 
     private static string Percent(JsonObject m, string part, string key) =>
         m[part]?[key] is { } v ? v.GetValue<double>().ToString("P2") : "–";

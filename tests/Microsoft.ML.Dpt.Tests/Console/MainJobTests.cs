@@ -124,6 +124,14 @@ public class MainJobTests
         Assert.Contains($"generated images: {made.Sum()} made, {kept.Sum()} kept by stage 1's filter (per class {string.Join(" ", kept)}), {used.Sum()} used", stdout);
         Assert.Equal(0.05, Number(metrics, "stage3.minimumFilterProbability"));
         Assert.Equal(0.2, Number(metrics, "stage3.minimumClassPassRate"));
+        // Stage 3 against stage 1 on the same test images: the paired counts give back both accuracies.
+        double testImages = metrics["testImages"]!.GetValue<int>();
+        double both = Number(metrics, "stage3.pairedWithStage1.bothRight"), onlyStage1 = Number(metrics, "stage3.pairedWithStage1.onlyStage1Right"),
+            onlyStage3 = Number(metrics, "stage3.pairedWithStage1.onlyStage3Right");
+        Assert.Equal(Number(metrics, "stage1.accuracy"), (both + onlyStage1) / testImages, 9);
+        Assert.Equal(Number(metrics, "stage3.accuracy"), (both + onlyStage3) / testImages, 9);
+        Assert.InRange(Number(metrics, "stage3.pairedWithStage1.pValue"), 0, 1);
+        Assert.Contains("(z ", File.ReadAllText(output.File("results.md")));
 
         // The same command again finds every training run finished in DIR/checkpoints and reports the same numbers.
         (exitCode, stdout, error) = RunMainJob(args);
