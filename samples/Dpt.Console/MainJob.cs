@@ -220,7 +220,7 @@ internal sealed class MainJob
         // The head's histograms, the feature grid and mirror averaging apply only where the method reads frozen features; the options
         // refuse them elsewhere, so the console's defaults are passed only where they are read.
         options.HeadGradientWeight = options.FitsFrozenFeatureHead ? _args.HeadGradientWeight : 0;
-        if (_args.HeadL2 is { } l2 && method.FitsLogisticRegressionHead) options.HeadL2Regularization = l2;   // not the supervised-only baseline
+        if (_args.HeadL2 is { } l2 && options.FitsLogisticRegressionHead) options.HeadL2Regularization = l2;   // not the supervised-only baseline
         options.FeatureGrid = options.ReadsFrozenCnnFeatures ? _args.FeatureGrid : 0;
         options.MirrorAveragedFeatures = options.ReadsFrozenFeatures && _args.MirrorFeatures;
         return options;

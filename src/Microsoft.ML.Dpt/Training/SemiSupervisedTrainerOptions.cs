@@ -94,8 +94,19 @@ public class SemiSupervisedTrainerOptions
     [ExcludedFromFingerprint]   // never trained by a checkpointed loop
     public OnnxImageEncoder? Encoder { get; set; }
 
-    /// <summary>L2 regularisation of the <see cref="FewLabelHead.LogisticRegression"/> and <see cref="FewLabelHead.LabelPropagation"/> heads. Default: 0.01.</summary>
-    public double HeadL2Regularization { get; set; } = 0.01;
+    /// <summary>
+    /// L2 regularisation of the <see cref="FewLabelHead.LogisticRegression"/> and <see cref="FewLabelHead.LabelPropagation"/>
+    /// heads (and of the head that <see cref="PropagateAfterFineTuning"/> fits); setting it for settings that fit no such
+    /// head is an error (<see cref="FitsLogisticRegressionHead"/>), since it would be ignored. Default: 0.01.
+    /// </summary>
+    public double HeadL2Regularization
+    {
+        get => headL2Regularization ?? 0.01;
+        set => headL2Regularization = value;
+    }
+
+    /// <summary>Null until <see cref="HeadL2Regularization"/> is set, so that a value set for a head that ignores it is refused.</summary>
+    private double? headL2Regularization;
 
     /// <summary>Neighbours per image in the graph of the <see cref="FewLabelHead.LabelPropagation"/> head. Default: 10.</summary>
     [ExcludedFromFingerprint]   // its effect reaches training only through the extra labeled rows, which are fingerprinted
@@ -260,6 +271,14 @@ public class SemiSupervisedTrainerOptions
     public bool FitsFrozenFeatureHead => Head != FewLabelHead.FineTune || PropagateAfterFineTuning;
 
     /// <summary>
+    /// Whether these settings end with a logistic-regression head on frozen features (<see cref="Head"/> =
+    /// <see cref="FewLabelHead.LogisticRegression"/> or <see cref="FewLabelHead.LabelPropagation"/>, or
+    /// <see cref="PropagateAfterFineTuning"/>), the only heads that read <see cref="HeadL2Regularization"/>.
+    /// </summary>
+    [ExcludedFromFingerprint]   // derived from Head and PropagateAfterFineTuning, which are fingerprinted
+    public bool FitsLogisticRegressionHead => Head is FewLabelHead.LogisticRegression or FewLabelHead.LabelPropagation || PropagateAfterFineTuning;
+
+    /// <summary>
     /// Whether these settings read a convolutional encoder's frozen features anywhere (a frozen-feature head, or the
     /// propagation of <see cref="PropagatedLabelFraction"/>), without an ONNX <see cref="Encoder"/>:
     /// <see cref="FeatureGrid"/> must be 0 otherwise.
@@ -305,6 +324,8 @@ public class SemiSupervisedTrainerOptions
         Check(Augmentation.CutoutFraction is >= 0 and <= 1, $"{nameof(Augmentation)}.{nameof(AugmentationPolicy.CutoutFraction)}", Augmentation.CutoutFraction, "a fraction in [0, 1]");
         Check(Enum.IsDefined(Head), nameof(Head), Head, "FineTune, LogisticRegression, NearestClassMean or LabelPropagation");
         Check(HeadL2Regularization >= 0 && double.IsFinite(HeadL2Regularization), nameof(HeadL2Regularization), HeadL2Regularization, "a non-negative number");
+        Check(headL2Regularization is null || FitsLogisticRegressionHead, nameof(HeadL2Regularization), HeadL2Regularization,
+            "left unset unless a logistic-regression head is fitted (Head LogisticRegression or LabelPropagation, or PropagateAfterFineTuning)");
         Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
         Check(PropagationPixelWeight >= 0 && double.IsFinite(PropagationPixelWeight), nameof(PropagationPixelWeight), PropagationPixelWeight, "a non-negative number");
         Check(PropagationGradientWeight >= 0 && double.IsFinite(PropagationGradientWeight), nameof(PropagationGradientWeight), PropagationGradientWeight, "a non-negative number");

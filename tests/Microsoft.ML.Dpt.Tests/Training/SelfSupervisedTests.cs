@@ -13,11 +13,42 @@ namespace Microsoft.ML.Dpt.Tests.Training;
 
 public class SelfSupervisedTests
 {
-    internal static PseudoLabeler.Options FrozenHeadOptions(FewLabelHead head, int pretrainingSteps = 4) => new()
+    internal static PseudoLabeler.Options FrozenHeadOptions(FewLabelHead head, int pretrainingSteps = 4)
     {
-        Head = head, NetworkWidth = 4, Device = DptDevice.Cpu, LogInterval = 2, HeadL2Regularization = 1e-4,
-        Pretraining = new ContrastivePretrainingOptions { NumberOfSteps = pretrainingSteps, BatchSize = 16 },
-    };
+        var options = new PseudoLabeler.Options
+        {
+            Head = head, NetworkWidth = 4, Device = DptDevice.Cpu, LogInterval = 2,
+            Pretraining = new ContrastivePretrainingOptions { NumberOfSteps = pretrainingSteps, BatchSize = 16 },
+        };
+        if (options.FitsLogisticRegressionHead) options.HeadL2Regularization = 1e-4;   // nearest class mean has no regularisation
+        return options;
+    }
+
+    [Theory]
+    [InlineData(FewLabelHead.NearestClassMean, false)]
+    [InlineData(FewLabelHead.FineTune, false)]
+    [InlineData(FewLabelHead.LogisticRegression, true)]
+    [InlineData(FewLabelHead.LabelPropagation, true)]
+    public void AHeadL2RegularisationIsRefusedWhereNoLogisticRegressionHeadWouldReadIt(FewLabelHead head, bool read)
+    {
+        var ml = new MLContext(1);
+        var options = new PseudoLabeler.Options { Head = head, Pretraining = new ContrastivePretrainingOptions(), Device = DptDevice.Cpu };
+        Assert.Equal(0.01, options.HeadL2Regularization);   // the default, where it is read
+        ml.Dpt().PseudoLabeler(options);                     // left unset: fine for every head
+
+        options.HeadL2Regularization = 0.5;
+        if (read)
+        {
+            ml.Dpt().PseudoLabeler(options);
+            return;
+        }
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message;
+        Assert.StartsWith("Option HeadL2Regularization is 0.5", error);
+        Assert.Contains("left unset unless a logistic-regression head is fitted", error);
+        if (head != FewLabelHead.FineTune) return;
+        options.PropagateAfterFineTuning = true;   // the head fitted after fine-tuning reads it
+        ml.Dpt().PseudoLabeler(options);
+    }
 
     [Fact]
     public void NtXentMatchesItsClosedForm()
@@ -157,7 +188,7 @@ public class SelfSupervisedTests
             var options = FrozenHeadOptions(head, 300);
             options.NetworkWidth = 8;
             options.Seed = 3;
-            options.HeadL2Regularization = 0.01;
+            if (options.FitsLogisticRegressionHead) options.HeadL2Regularization = 0.01;
             options.Pretraining!.BatchSize = 128;
             options.CheckpointFolder = folder.Path;
             using var model = ml.Dpt().PseudoLabeler(options).Fit(train);
