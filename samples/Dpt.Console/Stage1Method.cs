@@ -1,3 +1,4 @@
+using Microsoft.ML.Dpt.Stages;
 using Microsoft.ML.Dpt.Training.FewLabelHeads;
 using Microsoft.ML.Dpt.Training.SemiSupervised;
 
@@ -32,8 +33,8 @@ internal sealed record Stage1Method(string Key, string CommandName, SemiSupervis
     /// <summary>The methods <c>--algorithm</c> accepts.</summary>
     public static readonly Stage1Method[] Choices = { FixMatch, FreeMatch, ContrastiveHead, ContrastiveMeans, ContrastivePropagation, ContrastiveFreeMatch, PropagationFreeMatch, PropagationFreeMatchPropagation, ResNet18Head };
 
-    /// <summary>Whether the method ends in a logistic regression on frozen features, the head that <c>--head-l2</c> regularises.</summary>
-    public bool FitsLogisticRegressionHead => Head is FewLabelHead.LogisticRegression or FewLabelHead.LabelPropagation || PropagateAfterFineTuning;
+    /// <summary>Whether the method ends in a logistic regression on frozen features, the head that <c>--head-l2</c> regularises (the library's rule).</summary>
+    public bool FitsLogisticRegressionHead => new PseudoLabeler.Options { Head = Head, PropagateAfterFineTuning = PropagateAfterFineTuning }.FitsLogisticRegressionHead;
 
     public override string ToString() => CommandName;
 }
