@@ -345,8 +345,8 @@ public class LabelPropagationTests
         options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
         options.PropagatedLabelFraction = 0.5;
         Assert.Contains("PropagatedLabelFraction", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
+        options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.FineTune);
         options.PropagatedLabelFraction = 1.5;
-        options.Head = FewLabelHead.FineTune;
         Assert.Contains("a fraction in [0, 1]", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Dpt().PseudoLabeler(options)).Message);
     }
 }
