@@ -216,7 +216,7 @@ internal sealed class MainJob
             UnlabeledRatio = budget.UnlabeledRatio, NetworkWidth = budget.ClassifierWidth, Device = _args.Device, Seed = _args.Seed, LogInterval = 500,
             Pretraining = method.Pretrained ? PretrainingOptions(budget) : null,
             Encoder = method.ImageNetEncoder ? OnnxImageEncoder.ResNet18() : null, PropagationNeighbors = _args.PropagationNeighbors,
-            PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight,
+            PropagationPixelWeight = _args.PixelWeight, PropagationGradientWeight = _args.GradientWeight, PropagationPatchWeight = _args.PatchWeight,
             PropagationBalancesClasses = _args.BalanceClasses, PropagationLearnsMetric = _args.LearnMetric,
             PropagatedLabelFraction = method.PropagatedLabels ? _args.PropagatedFraction : 0, PropagateAfterFineTuning = method.PropagateAfterFineTuning,
             Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = checkpoints,

@@ -137,6 +137,19 @@ public class SemiSupervisedTrainerOptions
     public double PropagationGradientWeight { get; set; }
 
     /// <summary>
+    /// Weight of a descriptor learnt from the images without labels (<c>PatchDictionary</c>: k-means over whitened
+    /// 5 × 5 patches, Coates, Lee and Ng 2011, with 400 patch shapes pooled over a 2 × 2 grid) in the similarity of
+    /// the label-propagation graph, joined like <see cref="PropagationPixelWeight"/>; 0 leaves it out. The dictionary
+    /// is fitted to the real images each time labels are propagated and only shapes the graph, so the saved model
+    /// needs nothing more. On full Fashion-MNIST an image's 10 nearest neighbours by it and the orientation
+    /// histograms share its class 87.1 % of the time, against 86.0 % by a CPU-budget contrastive encoder and the same
+    /// histograms (docs/results.md). It costs time: on two CPU cores about a minute to fit and six to describe 60,000
+    /// 28 × 28 images. Default: 0.
+    /// </summary>
+    [ExcludedFromFingerprint]   // as PropagationNeighbors
+    public double PropagationPatchWeight { get; set; }
+
+    /// <summary>
     /// Weight of the images' histograms of oriented gradients beside the encoder's features in a frozen-feature head
     /// (<see cref="FewLabelHead.LogisticRegression"/>, <see cref="FewLabelHead.NearestClassMean"/>,
     /// <see cref="FewLabelHead.LabelPropagation"/>, and the head that <see cref="PropagateAfterFineTuning"/> fits): the
@@ -329,6 +342,7 @@ public class SemiSupervisedTrainerOptions
         Check(PropagationNeighbors >= 1, nameof(PropagationNeighbors), PropagationNeighbors, "at least 1");
         Check(PropagationPixelWeight >= 0 && double.IsFinite(PropagationPixelWeight), nameof(PropagationPixelWeight), PropagationPixelWeight, "a non-negative number");
         Check(PropagationGradientWeight >= 0 && double.IsFinite(PropagationGradientWeight), nameof(PropagationGradientWeight), PropagationGradientWeight, "a non-negative number");
+        Check(PropagationPatchWeight >= 0 && double.IsFinite(PropagationPatchWeight), nameof(PropagationPatchWeight), PropagationPatchWeight, "a non-negative number");
         Check(HeadGradientWeight >= 0 && double.IsFinite(HeadGradientWeight), nameof(HeadGradientWeight), HeadGradientWeight, "a non-negative number");
         Check(HeadGradientWeight == 0 || FitsFrozenFeatureHead, nameof(HeadGradientWeight), HeadGradientWeight,
             "0 unless a frozen-feature head is fitted (Head other than FineTune, or PropagateAfterFineTuning)");

@@ -37,6 +37,7 @@ public class MainJobTests
     [InlineData("--pixel-weight nan", "Option --pixel-weight needs a non-negative number; got 'nan'.")]
     [InlineData("--gradient-weight -2", "Option --gradient-weight needs a non-negative number; got '-2'.")]
     [InlineData("--head-gradient-weight x", "Option --head-gradient-weight needs a non-negative number; got 'x'.")]
+    [InlineData("--patch-weight -0.5", "Option --patch-weight needs a non-negative number; got '-0.5'.")]
     [InlineData("--head-l2 -1", "Option --head-l2 needs a non-negative number; got '-1'.")]
     [InlineData("--head-l2 0.1 --algorithm contrastive-propagation,contrastive-means", "Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm contrastive-means fits none.")]
     [InlineData("--head-l2 0.1", "Option --head-l2 regularises a frozen-feature head's logistic regression; --algorithm freematch fits none.")]

@@ -296,7 +296,7 @@ public class LabelPropagationTests
     }
 
     [Fact]
-    public void WhenTheFeaturesCarryNothingThePixelsOrTheirGradientsStillSpreadTheLabels()
+    public void WhenTheFeaturesCarryNothingThePixelsTheirGradientsOrTheirPatchesStillSpreadTheLabels()
     {
         // Trousers and sneakers of the embedded subset, one label each; the other 58 images are unlabeled.
         var train = TestData.FashionMnistSubset.Train;
@@ -307,22 +307,25 @@ public class LabelPropagationTests
         using var encoder = new NoiseEncoder();
         var log = new List<string>();
         var unlabeled = Enumerable.Range(0, data.Count).Where(i => seeds[i] < 0).ToArray();
-        int Right(double pixelWeight, double gradientWeight)
+        int Right(double pixelWeight, double gradientWeight, double patchWeight = 0)
         {
-            var graph = new PropagationSettings(Neighbors: 5, pixelWeight, gradientWeight, BalanceClasses: false);
+            var graph = new PropagationSettings(Neighbors: 5, pixelWeight, gradientWeight, BalanceClasses: false, PatchWeight: patchWeight);
             var (labels, _) = FrozenFeatureHead.PropagateLabels(encoder, 0, false, data, graph, CPU, CancellationToken.None, log.Add);
             return unlabeled.Count(i => labels[i] == images.Labels[i]);
         }
 
         // Chance is half of the 58; the two classes look nothing alike, so the pixels' neighbours share their class,
         // and so do the neighbours by edge directions (trousers' edges run up and down, sneakers' mostly across).
-        int featuresAlone = Right(0, 0), withPixels = Right(1, 0), withGradients = Right(0, 1);
+        int featuresAlone = Right(0, 0), withPixels = Right(1, 0), withGradients = Right(0, 1), withPatches = Right(0, 0, 1);
         Assert.True(featuresAlone <= 0.75 * unlabeled.Length, $"noise features alone: {featuresAlone} of {unlabeled.Length} right");
         Assert.True(withPixels >= 0.9 * unlabeled.Length, $"noise features and pixels: {withPixels} of {unlabeled.Length} right");
         Assert.True(withGradients >= 0.9 * unlabeled.Length, $"noise features and gradient histograms: {withGradients} of {unlabeled.Length} right");
-        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0, gradient weight 0, classes unbalanced)"));
-        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 1, gradient weight 0, classes unbalanced)"));
-        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0, gradient weight 1, classes unbalanced)"));
+        Assert.True(withPatches >= 0.9 * unlabeled.Length, $"noise features and the patch dictionary: {withPatches} of {unlabeled.Length} right");
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0, gradient weight 0, patch weight 0, classes unbalanced)"));
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 1, gradient weight 0, patch weight 0, classes unbalanced)"));
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0, gradient weight 1, patch weight 0, classes unbalanced)"));
+        Assert.Contains(log, m => m.Contains("(5 neighbours each, pixel weight 0, gradient weight 0, patch weight 1, classes unbalanced)"));
+        Assert.Contains(log, m => m.StartsWith("patch dictionary of 400 shapes fitted and 60 images described"));
 
         var options = SelfSupervisedTests.FrozenHeadOptions(FewLabelHead.LabelPropagation);
         options.PropagationPixelWeight = -1;
@@ -330,6 +333,9 @@ public class LabelPropagationTests
         options.PropagationPixelWeight = 1;
         options.PropagationGradientWeight = double.PositiveInfinity;
         Assert.Contains("PropagationGradientWeight", Assert.Throws<ArgumentOutOfRangeException>(() => new MLContext(1).Dpt().PseudoLabeler(options)).Message);
+        options.PropagationGradientWeight = 1;
+        options.PropagationPatchWeight = double.NaN;
+        Assert.Contains("PropagationPatchWeight", Assert.Throws<ArgumentOutOfRangeException>(() => new MLContext(1).Dpt().PseudoLabeler(options)).Message);
     }
 
     [Fact]

@@ -20,6 +20,9 @@ internal static class FrozenFeatureHead
     /// <summary>Cosine similarities to the class means are scaled by this before the softmax, so the confidences are not all near 1/K.</summary>
     private const float NearestMeanScale = 20f;
 
+    /// <summary>Seed of the patch dictionary's draws: fixed, so that the same images always get the same graph.</summary>
+    private const int PatchDictionarySeed = 0;
+
     /// <param name="encoder">The trained encoder (left unchanged).</param>
     /// <param name="kind">Logistic regression or nearest class mean.</param>
     /// <param name="gradientWeight">Weight of the images' orientation histograms beside the features in what the head
@@ -132,10 +135,10 @@ internal static class FrozenFeatureHead
     /// <summary>
     /// Label propagation over a graph of every real and every generated image: labeled real images seed it with
     /// weight 1, generated ones with <paramref name="extraWeight"/>. An image is described by its normalised features
-    /// and, at the graph's pixel and gradient weights, its pixels and its <see cref="OrientationHistograms"/>, each
-    /// centred on the real images' mean and L2-normalised; the parts are joined and normalised again, so that at
+    /// and, at the graph's pixel, gradient and patch weights, its pixels, its <see cref="OrientationHistograms"/> and its
+    /// <see cref="PatchDictionary"/> descriptor, each centred on the real images' mean and L2-normalised; the parts are joined and normalised again, so that at
     /// weight 1 each counts equally in the cosine similarity. With <paramref name="mirrorAveraged"/> the pixels and
-    /// histograms are averaged over each image and its mirror, as the features are.
+    /// descriptors are averaged over each image and its mirror, as the features are.
     /// With class balancing, each class's share of the propagated rows is its share of the real labeled rows (the
     /// generated ones, which stage 3 may have filtered unevenly, do not count; if a class has no real label, the
     /// shares are equal).
@@ -156,13 +159,20 @@ internal static class FrozenFeatureHead
         using (var scope = NewDisposeScope())
         {
             var parts = new List<Tensor> { tensor(flat, new long[] { count, length }, device: device) };
-            if (graph.PixelWeight > 0 || graph.GradientWeight > 0)
+            if (graph.PixelWeight > 0 || graph.GradientWeight > 0 || graph.PatchWeight > 0)
             {
                 var images = data.ToTensor(device);
                 if (extraData is not null) images = cat(new[] { images, extraData.ToTensor(device) });
                 Tensor Read(Func<Tensor, Tensor> extract) => mirrorAveraged ? NormalizedFeatureClassifier.AverageOverMirror(images, extract) : extract(images);
                 if (graph.PixelWeight > 0) parts.Add(graph.PixelWeight * CentredAndNormalized(Read(x => x.flatten(1)), real.Length));
                 if (graph.GradientWeight > 0) parts.Add(graph.GradientWeight * CentredAndNormalized(Read(OrientationHistograms.Compute), real.Length));
+                if (graph.PatchWeight > 0)
+                {
+                    // Fitted to the real images only (generated ones, in stage 3, are described but do not shape the dictionary).
+                    using var dictionary = PatchDictionary.Learn(images.narrow(0, 0, real.Length), PatchDictionarySeed, cancel);
+                    parts.Add(graph.PatchWeight * CentredAndNormalized(Read(x => dictionary.Describe(x, cancel)), real.Length));
+                    log($"patch dictionary of {PatchDictionary.Atoms} shapes fitted and {count} images described, {clock.Elapsed.TotalSeconds:F1} s");
+                }
             }
             var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
             (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,
@@ -170,7 +180,7 @@ internal static class FrozenFeatureHead
         }
         var unlabeled = Enumerable.Range(0, real.Length).Where(i => data.Labels[i] < 0).ToArray();
         int reached = unlabeled.Count(i => certainty[i] > 0);
-        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}{(mirrorAveraged ? ", averaged over mirrors" : "")}{(graph.LearnMetric ? ", twice: then over the first pass's class-whitened features" : "")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
+        log($"label propagation over {count} images ({graph.Neighbors} neighbours each, pixel weight {graph.PixelWeight}, gradient weight {graph.GradientWeight}, patch weight {graph.PatchWeight}, classes {(graph.BalanceClasses ? "balanced" : "unbalanced")}{(mirrorAveraged ? ", averaged over mirrors" : "")}{(graph.LearnMetric ? ", twice: then over the first pass's class-whitened features" : "")}): {reached} of {unlabeled.Length} unlabeled images reached, " +
             $"mean certainty {unlabeled.Select(i => certainty[i]).DefaultIfEmpty().Average():F3}, {clock.Elapsed.TotalSeconds:F1} s");
         return (labels[..real.Length], certainty[..real.Length]);
     }
