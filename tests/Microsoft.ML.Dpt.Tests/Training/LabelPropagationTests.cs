@@ -245,7 +245,7 @@ public class LabelPropagationTests
         var joined = log.Single(m => m.Contains("join the labeled set"));
         int count = int.Parse(joined[(joined.IndexOf(": ", StringComparison.Ordinal) + 2)..].Split(' ')[0]);
         Assert.InRange(count, 25, 35);
-        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each, pixel weight 1, gradient weight 0, classes balanced)"));
+        Assert.Contains(log, m => m.Contains("label propagation over 60 images (5 neighbours each, pixel weight 1, gradient weight 0, patch weight 0, classes balanced)"));
     }
 
     [Fact]
