@@ -136,8 +136,8 @@ internal static class FrozenFeatureHead
     /// Label propagation over a graph of every real and every generated image: labeled real images seed it with
     /// weight 1, generated ones with <paramref name="extraWeight"/>. An image is described by its normalised features
     /// and, at the graph's pixel, gradient and patch weights, its pixels, its <see cref="OrientationHistograms"/> and its
-    /// <see cref="PatchDictionary"/> descriptor, each centred on the real images' mean and L2-normalised; the parts are joined and normalised again, so that at
-    /// weight 1 each counts equally in the cosine similarity. With <paramref name="mirrorAveraged"/> the pixels and
+    /// <see cref="PatchDictionary"/> descriptor, each centred on the real images' mean and L2-normalised; the parts are
+    /// joined and normalised again, so that at weight 1 each counts equally in the cosine similarity. With <paramref name="mirrorAveraged"/> the pixels and
     /// descriptors are averaged over each image and its mirror, as the features are.
     /// With class balancing, each class's share of the propagated rows is its share of the real labeled rows (the
     /// generated ones, which stage 3 may have filtered unevenly, do not count; if a class has no real label, the
@@ -169,9 +169,10 @@ internal static class FrozenFeatureHead
                 if (graph.PatchWeight > 0)
                 {
                     // Fitted to the real images only (generated ones, in stage 3, are described but do not shape the dictionary).
+                    var patchClock = System.Diagnostics.Stopwatch.StartNew();
                     using var dictionary = PatchDictionary.Learn(images.narrow(0, 0, real.Length), PatchDictionarySeed, cancel);
                     parts.Add(graph.PatchWeight * CentredAndNormalized(Read(x => dictionary.Describe(x, cancel)), real.Length));
-                    log($"patch dictionary of {PatchDictionary.Atoms} shapes fitted and {count} images described, {clock.Elapsed.TotalSeconds:F1} s");
+                    log($"patch dictionary of {PatchDictionary.Atoms} shapes fitted and {count} images described, {patchClock.Elapsed.TotalSeconds:F1} s");
                 }
             }
             var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
