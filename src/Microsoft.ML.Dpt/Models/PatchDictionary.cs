@@ -145,6 +145,15 @@ internal sealed class PatchDictionary : IDisposable
             throw new ArgumentException($"A patch dictionary needs images shaped [N, C, H, W] of at least {PatchSize} × {PatchSize} pixels; got [{string.Join(", ", images.shape)}].", nameof(images));
     }
 
+    /// <summary>Takes the dictionary's tensors out of the dispose scope they were made in, for a dictionary kept beyond it.</summary>
+    public PatchDictionary DetachFromDisposeScope()
+    {
+        _patchMean.DetachFromDisposeScope();
+        _whitening.DetachFromDisposeScope();
+        _atoms.DetachFromDisposeScope();
+        return this;
+    }
+
     public void Dispose()
     {
         _patchMean.Dispose();

@@ -166,14 +166,9 @@ internal static class FrozenFeatureHead
                 Tensor Read(Func<Tensor, Tensor> extract) => mirrorAveraged ? NormalizedFeatureClassifier.AverageOverMirror(images, extract) : extract(images);
                 if (graph.PixelWeight > 0) parts.Add(graph.PixelWeight * CentredAndNormalized(Read(x => x.flatten(1)), real.Length));
                 if (graph.GradientWeight > 0) parts.Add(graph.GradientWeight * CentredAndNormalized(Read(OrientationHistograms.Compute), real.Length));
-                if (graph.PatchWeight > 0)
-                {
-                    // Fitted to the real images only (generated ones, in stage 3, are described but do not shape the dictionary).
-                    var patchClock = System.Diagnostics.Stopwatch.StartNew();
-                    using var dictionary = PatchDictionary.Learn(images.narrow(0, 0, real.Length), PatchDictionarySeed, cancel);
-                    parts.Add(graph.PatchWeight * CentredAndNormalized(Read(x => dictionary.Describe(x, cancel)), real.Length));
-                    log($"patch dictionary of {PatchDictionary.Atoms} shapes fitted and {count} images described, {patchClock.Elapsed.TotalSeconds:F1} s");
-                }
+                if (graph.PatchWeight > 0)   // fitted to the real images only: generated ones, in stage 3, are described but do not shape it
+                    parts.Add(graph.PatchWeight * CentredAndNormalized(
+                        PatchDescriptionCache.Shared.Describe(data, extraData, mirrorAveraged, PatchDictionarySeed, device, cancel, log), real.Length));
             }
             var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
             (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,
