@@ -40,4 +40,29 @@ internal static class ImageBatches
         }
         return result;
     }
+
+    /// <summary>
+    /// Applies <paramref name="map"/> to <paramref name="rows"/> (a tensor already on its device) in slices of
+    /// <paramref name="batchSize"/> along the first dimension, each in its own dispose scope, so that the intermediate
+    /// tensors of one slice are freed before the next; returns the outputs joined along the first dimension.
+    /// </summary>
+    /// <param name="cancel">Checked before each slice.</param>
+    public static Tensor MapSlices(Tensor rows, int batchSize, Func<Tensor, Tensor> map, CancellationToken cancel = default)
+    {
+        var parts = new List<Tensor>();
+        try
+        {
+            for (long start = 0; start < rows.shape[0]; start += batchSize)
+            {
+                cancel.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                parts.Add(map(rows.narrow(0, start, Math.Min(batchSize, rows.shape[0] - start))).MoveToOuterDisposeScope());
+            }
+            return cat(parts, 0);
+        }
+        finally
+        {
+            foreach (var part in parts) part.Dispose();
+        }
+    }
 }

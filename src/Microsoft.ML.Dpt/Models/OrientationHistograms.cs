@@ -35,15 +35,7 @@ internal static class OrientationHistograms
     {
         if (images.dim() != 4)
             throw new ArgumentException($"Orientation histograms need images shaped [N, C, H, W]; got [{string.Join(", ", images.shape)}].", nameof(images));
-        var parts = new List<Tensor>();
-        using (var scope = NewDisposeScope())
-        {
-            for (long start = 0; start < images.shape[0]; start += BatchSize)
-                parts.Add(Batch(images.narrow(0, start, Math.Min(BatchSize, images.shape[0] - start))).MoveToOuterDisposeScope());
-        }
-        var result = cat(parts, 0);
-        foreach (var part in parts) part.Dispose();
-        return result;
+        return ImageBatches.MapSlices(images, BatchSize, Batch);
     }
 
     private static Tensor Batch(Tensor images)

@@ -1,3 +1,4 @@
+using Microsoft.ML.Dpt.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -102,18 +103,7 @@ internal sealed class PatchDictionary : IDisposable
     public Tensor Describe(Tensor images, CancellationToken cancel)
     {
         CheckShape(images);
-        var parts = new List<Tensor>();
-        using (var scope = NewDisposeScope())
-        {
-            for (long start = 0; start < images.shape[0]; start += BatchSize)
-            {
-                cancel.ThrowIfCancellationRequested();
-                using var batchScope = NewDisposeScope();
-                parts.Add(DescribeBatch(images.narrow(0, start, Math.Min(BatchSize, images.shape[0] - start))).MoveToOuterDisposeScope());
-            }
-            var result = cat(parts, 0);
-            return result.MoveToOuterDisposeScope();
-        }
+        return ImageBatches.MapSlices(images, BatchSize, DescribeBatch, cancel);
     }
 
     private Tensor DescribeBatch(Tensor images)
