@@ -26,7 +26,7 @@ internal sealed record CommandLine
     public double PixelWeight { get; init; }                  // the library's default is 1; with the learned metric 0 did better, see docs/results.md
     public double GradientWeight { get; init; } = 1.0;       // the library's default is 0; see docs/results.md
     public double HeadGradientWeight { get; init; } = 1.0;   // the library's default is 0; see docs/results.md
-    public double PatchWeight { get; init; }
+    public double PatchWeight { get; init; } = 1.0;          // the library's default is 0; see docs/results.md
     public double? HeadL2 { get; init; }
     public int FeatureGrid { get; init; } = 2;                // the library's default is 0; see docs/results.md
     public bool BalanceClasses { get; init; } = true;
@@ -88,7 +88,7 @@ internal sealed record CommandLine
           --gradient-weight W      weight of the images' histograms of oriented gradients in that
                                    similarity; 0: none (default 1)
           --patch-weight W         weight of a patch dictionary learnt from the images (k-means over
-                                   whitened 5x5 patches) in that similarity; 0: none (default 0)
+                                   whitened 5x5 patches) in that similarity; 0: none (default 1)
           --head-gradient-weight W the same histograms beside the encoder's features in what a frozen-feature
                                    head reads (its logistic regression and its scoring); 0: none (default 1)
           --head-l2 L              L2 regularisation of a frozen-feature head's logistic regression
