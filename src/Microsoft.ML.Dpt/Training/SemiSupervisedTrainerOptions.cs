@@ -137,16 +137,18 @@ public class SemiSupervisedTrainerOptions
     public double PropagationGradientWeight { get; set; }
 
     /// <summary>
-    /// Weight of a descriptor learnt from the images without labels (<c>PatchDictionary</c>: k-means over whitened
-    /// 5 × 5 patches, Coates, Lee and Ng 2011, with 400 patch shapes pooled over a 2 × 2 grid) in the similarity of
-    /// the label-propagation graph, joined like <see cref="PropagationPixelWeight"/>; 0 leaves it out. The dictionary
-    /// is fitted to the real images and only shapes the graph, so the saved model needs nothing more; it and the real
-    /// images' descriptors are kept for the next propagation over the same images in the process (stage 3's graph,
-    /// another label count), which then describes only the generated images. On full Fashion-MNIST an image's 10 nearest neighbours by it and the orientation
-    /// histograms share its class 87.1 % of the time, against 86.0 % by a CPU-budget contrastive encoder and the same
-    /// histograms, and at weight 1 beside such an encoder and the histograms it raised four-label stage 1 from 79.56 to
-    /// 80.15 % (seed 1) and from 78.32 to 79.46 % (seed 2; docs/results.md). It costs time: on two CPU cores about
-    /// 11 more minutes per propagation over 60,000 28 × 28 images. Off until measured on more draws. Default: 0.
+    /// Weight of a descriptor learnt from the images without labels (<c>PatchDictionary</c>: k-means over whitened 5 × 5
+    /// patches, Coates, Lee and Ng 2011, with 400 patch shapes pooled over a 2 × 2 grid) in the similarity of the
+    /// label-propagation graph, joined like <see cref="PropagationPixelWeight"/>; 0 leaves it out. The dictionary is fitted
+    /// to the real images and only shapes the graph, so the saved model needs nothing more; it and the real images'
+    /// descriptors are kept for the next propagation over the same images in the process (stage 3's graph, another label
+    /// count), which then describes only the generated images. On full Fashion-MNIST an image's 10 nearest neighbours by it
+    /// and the orientation histograms share its class 87.1 % of the time, against 86.0 % by a CPU-budget contrastive
+    /// encoder and the same histograms. At weight 1 beside such an encoder and the histograms it raised four-label stage 1
+    /// on three label draws from 79.56, 78.32 and 77.86 % to 80.15, 79.46 and 78.69 %, and one-label stage 1 from 75.18,
+    /// 62.37 and 43.19 % to 75.62, 67.72 and 43.56 % (docs/results.md). It costs time: on two CPU cores about 8 to 11 more
+    /// minutes for the first propagation over 60,000 28 × 28 images, which is why it is off unless asked for (the sample
+    /// console sets it to 1). Default: 0.
     /// </summary>
     [ExcludedFromFingerprint]   // as PropagationNeighbors
     public double PropagationPatchWeight { get; set; }
