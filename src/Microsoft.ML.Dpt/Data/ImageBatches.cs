@@ -42,10 +42,13 @@ internal static class ImageBatches
     }
 
     /// <summary>
-    /// Applies <paramref name="map"/> to <paramref name="rows"/> (a tensor already on its device) in slices of
-    /// <paramref name="batchSize"/> along the first dimension, each in its own dispose scope, so that the intermediate
-    /// tensors of one slice are freed before the next; returns the outputs joined along the first dimension.
+    /// Applies <paramref name="map"/> to <paramref name="rows"/> in slices along the first dimension, each in its own
+    /// dispose scope, so that the intermediate tensors of one slice are freed before the next; returns the outputs
+    /// joined along the first dimension.
     /// </summary>
+    /// <param name="rows">The input, already on its device.</param>
+    /// <param name="batchSize">Rows per slice.</param>
+    /// <param name="map">What each slice becomes; its output's first dimension is the slice's rows.</param>
     /// <param name="cancel">Checked before each slice.</param>
     public static Tensor MapSlices(Tensor rows, int batchSize, Func<Tensor, Tensor> map, CancellationToken cancel = default)
     {

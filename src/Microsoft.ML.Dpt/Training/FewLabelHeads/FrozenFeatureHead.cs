@@ -137,8 +137,9 @@ internal static class FrozenFeatureHead
     /// weight 1, generated ones with <paramref name="extraWeight"/>. An image is described by its normalised features
     /// and, at the graph's pixel, gradient and patch weights, its pixels, its <see cref="OrientationHistograms"/> and its
     /// <see cref="PatchDictionary"/> descriptor, each centred on the real images' mean and L2-normalised; the parts are
-    /// joined and normalised again, so that at weight 1 each counts equally in the cosine similarity. With <paramref name="mirrorAveraged"/> the pixels and
-    /// descriptors are averaged over each image and its mirror, as the features are.
+    /// joined and normalised again, so that at weight 1 each counts equally in the cosine similarity. With
+    /// <paramref name="mirrorAveraged"/> the pixels and descriptors are averaged over each image and its mirror, as the
+    /// features are.
     /// With class balancing, each class's share of the propagated rows is its share of the real labeled rows (the
     /// generated ones, which stage 3 may have filtered unevenly, do not count; if a class has no real label, the
     /// shares are equal).
@@ -168,7 +169,7 @@ internal static class FrozenFeatureHead
                 if (graph.GradientWeight > 0) parts.Add(graph.GradientWeight * CentredAndNormalized(Read(OrientationHistograms.Compute), real.Length));
                 if (graph.PatchWeight > 0)   // fitted to the real images only: generated ones, in stage 3, are described but do not shape it
                     parts.Add(graph.PatchWeight * CentredAndNormalized(
-                        PatchDescriptionCache.Shared.Describe(data, extraData, mirrorAveraged, PatchDictionarySeed, device, cancel, log), real.Length));
+                        PatchDescriptionCache.Shared.Describe(data, images, mirrorAveraged, PatchDictionarySeed, cancel, log), real.Length));
             }
             var description = parts.Count == 1 ? parts[0] : nn.functional.normalize(cat(parts, 1), dim: 1);
             (labels, certainty) = LabelPropagation.Propagate(description, seedLabels, seedWeights, data.ClassNames.Count, graph.Neighbors, cancel,

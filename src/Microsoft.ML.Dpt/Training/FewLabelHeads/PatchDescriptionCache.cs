@@ -25,28 +25,35 @@ internal sealed class PatchDescriptionCache
     private sealed record Entry(string Key, PatchDictionary Dictionary, Tensor RealDescriptors);
 
     /// <summary>
-    /// The descriptors of <paramref name="real"/>'s images and then of <paramref name="extra"/>'s (when given),
-    /// <c>[real + extra, <see cref="PatchDictionary.Length"/>]</c> on <paramref name="device"/>, from a dictionary fitted
-    /// to the real images alone with <paramref name="seed"/>; with <paramref name="mirrorAveraged"/>, each the mean of
-    /// the image's and its mirror's (<see cref="NormalizedFeatureClassifier.AverageOverMirror"/>). The caller owns the
-    /// result.
+    /// The descriptors of <paramref name="images"/> (<c>[real + generated, channels, height, width]</c> in [0, 1], the
+    /// real images first, on the device to work on), <c>[rows, <see cref="PatchDictionary.Length"/>]</c> on that device,
+    /// from a dictionary fitted to the real rows alone with <paramref name="seed"/>; with
+    /// <paramref name="mirrorAveraged"/>, each the mean of the image's and its mirror's
+    /// (<see cref="NormalizedFeatureClassifier.AverageOverMirror"/>). <paramref name="real"/> is the dataset the real
+    /// rows were read from: only its pixels are hashed for the key, so the caller's tensor is the one copy on the
+    /// device. The caller owns the result.
     /// </summary>
-    public Tensor Describe(ImageDataset real, ImageDataset? extra, bool mirrorAveraged, int seed, Device device, CancellationToken cancel,
-        Action<string> log)
+    public Tensor Describe(ImageDataset real, Tensor images, bool mirrorAveraged, int seed, CancellationToken cancel, Action<string> log)
     {
+        var expected = new long[] { real.Shape.Channels, real.Shape.Height, real.Shape.Width };
+        if (images.dim() != 4 || images.shape[0] < real.Count || !images.shape.Skip(1).SequenceEqual(expected))
+            throw new ArgumentException(
+                $"Expected the {real.Count} real images of {real.Shape}, then any generated ones, as [rows, {string.Join(", ", expected)}]; got [{string.Join(", ", images.shape)}].",
+                nameof(images));
         lock (_gate)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            string key = Key(real, mirrorAveraged, seed, device);
+            int extra = (int)images.shape[0] - real.Count;
+            string key = Key(real, mirrorAveraged, seed, images.device);
             bool reused = _entry?.Key == key;
-            if (!reused) Replace(Fit(real, mirrorAveraged, seed, device, key, cancel));
             using var scope = NewDisposeScope();
+            if (!reused) Replace(Fit(images.narrow(0, 0, real.Count), mirrorAveraged, seed, key, cancel));
             var descriptors = _entry!.RealDescriptors.alias();
-            if (extra is not null)
-                descriptors = cat(new[] { descriptors, Read(_entry.Dictionary, extra.ToTensor(device), mirrorAveraged, cancel) });
+            if (extra > 0)
+                descriptors = cat(new[] { descriptors, Read(_entry.Dictionary, images.narrow(0, real.Count, extra), mirrorAveraged, cancel) });
             log(reused
-                ? $"patch dictionary of {PatchDictionary.Atoms} shapes and {real.Count} real images' descriptors reused, {extra?.Count ?? 0} generated images described, {clock.Elapsed.TotalSeconds:F1} s"
-                : $"patch dictionary of {PatchDictionary.Atoms} shapes fitted and {real.Count + (extra?.Count ?? 0)} images described, {clock.Elapsed.TotalSeconds:F1} s");
+                ? $"patch dictionary of {PatchDictionary.Atoms} shapes and {real.Count} real images' descriptors reused, {extra} generated images described, {clock.Elapsed.TotalSeconds:F1} s"
+                : $"patch dictionary of {PatchDictionary.Atoms} shapes fitted and {real.Count + extra} images described, {clock.Elapsed.TotalSeconds:F1} s");
             return descriptors.MoveToOuterDisposeScope();
         }
     }
@@ -57,10 +64,9 @@ internal sealed class PatchDescriptionCache
         lock (_gate) Replace(null);
     }
 
-    private static Entry Fit(ImageDataset real, bool mirrorAveraged, int seed, Device device, string key, CancellationToken cancel)
+    private static Entry Fit(Tensor images, bool mirrorAveraged, int seed, string key, CancellationToken cancel)
     {
         using var scope = NewDisposeScope();
-        var images = real.ToTensor(device);
         var dictionary = PatchDictionary.Learn(images, seed, cancel);
         try
         {
