@@ -48,6 +48,7 @@ internal sealed record CommandLine
     public double GuidanceScale { get; init; } = 1.0;
     public double ConditionedFraction { get; init; } = 1.0;
     public int? EvaluationImages { get; init; }
+    public bool Verbose { get; init; }
     public bool Help { get; init; }
 
     public const string Usage = """
@@ -139,6 +140,8 @@ internal sealed record CommandLine
                                    again continues where a stopped run left off and skips finished stages
           --checkpoints DIR        where the training runs are kept (default DIR/checkpoints of --output); runs
                                    with other output folders can share it to reuse finished stages
+          --verbose                also print the estimators' log (MLContext.Log): the device chosen, label
+                                   propagation's reach and seconds, the patch cache, stage 3's filter
           --help                   this text
         """;
 
@@ -202,6 +205,7 @@ internal sealed record CommandLine
                 "--no-mirror-features" => result with { MirrorFeatures = false },
                 "--neighbors" => result with { PropagationNeighbors = Int("--neighbors", 1) },
                 "--evaluation-images" => result with { EvaluationImages = Int("--evaluation-images", 2) },
+                "--verbose" => result with { Verbose = true },
                 "--help" or "-h" => result with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'; see --help."),
             };

@@ -42,7 +42,7 @@ internal sealed class GeneratorEvaluation
         _train = train;
         _test = test;
         _checkpoints = checkpoints;
-        _ml = new MLContext(seed: args.Seed);
+        _ml = LibraryLog.NewContext(args.Seed, args.Verbose);
     }
 
     /// <summary>Test accuracy and seconds of the classifier trained on every training label (trained on first use).</summary>

@@ -57,7 +57,7 @@ internal sealed class MainJob
         if (generators is not null && _args.Stage2Reference)
         {
             // The paper's comparison: a generator conditioned on every true label.
-            var ml = new MLContext(seed: _args.Seed);
+            var ml = LibraryLog.NewContext(_args.Seed, _args.Verbose);
             var (reference, seconds) = generators.Train(train.ToDataView(ml), DefaultColumnNames.Label);
             using (reference)
             {
@@ -79,7 +79,7 @@ internal sealed class MainJob
         var started = Stopwatch.StartNew();
         var fewLabels = FewLabelSplit.Apply(train, labelsPerClass, _args.Seed);
         Console.WriteLine($"{labelsPerClass} labels per class ({fewLabels.Labels.Count(l => l >= 0)} labeled, {train.Count} unlabeled images):");
-        var ml = new MLContext(seed: _args.Seed);
+        var ml = LibraryLog.NewContext(_args.Seed, _args.Verbose);
         var trainView = fewLabels.ToDataView(ml);
         var testView = test.ToDataView(ml);
         var hiddenLabels = train.ToDataView(ml);   // the training images with every label, to score the pseudo-labels

@@ -112,6 +112,7 @@ public class MainJobTests
         foreach (var model in new[] { "stage1-supervisedOnly.dpt", "stage1-freeMatch.dpt", "generator.dpt", "stage3.dpt", "results.md" })
             Assert.True(File.Exists(output.File(model)), model);
         Assert.Contains("PseudoLabeler step 12/12", stdout);
+        Assert.DoesNotContain("[info]", stdout);   // the estimators' log only with --verbose
         Assert.Matches(@"freematch: test accuracy [0-9.]+ % \(per class( [0-9]+){10} %\)", stdout);
         // Stage 3's filter: how many generated images stage 1 let through, printed and recorded.
         var generated = metrics["stage3"]!["generatedImages"]!;
@@ -149,8 +150,10 @@ public class MainJobTests
         using var output = TestData.NewFolder();
         var (exitCode, stdout, error) = RunMainJob("--data", Subset, "--labels-per-class", "1", "--train-images", "100", "--stages", "1",
             "--algorithm", "contrastive-head", "--pretraining-steps", "2", "--temperature", "0.5", "--min-crop", "0.6", "--steps", "2",
-            "--width", "4", "--device", "cpu", "--output", output.Path);
+            "--width", "4", "--device", "cpu", "--verbose", "--output", output.Path);
         Assert.True(exitCode == 0, error);
+        // --verbose: the estimators' MLContext.Log lines, here the device and the pretraining.
+        Assert.Contains("    [info] PseudoLabeler: ", stdout);
         var metrics = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
         Assert.Equal(2, Number(metrics, "contrastiveHead.pretraining.steps"));
         Assert.Equal(0.5, Number(metrics, "contrastiveHead.pretraining.temperature"));
