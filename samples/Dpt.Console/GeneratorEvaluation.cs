@@ -55,6 +55,16 @@ internal sealed class GeneratorEvaluation
         }
     }
 
+    /// <summary>The classifier trained on every training label (trained on first use); it stays owned by this object.</summary>
+    public TrainedClassifier FullySupervisedClassifier
+    {
+        get
+        {
+            Fd();
+            return _reference!;
+        }
+    }
+
     /// <summary>
     /// Trains a generator on <paramref name="labeled"/> conditioned on <paramref name="labelColumn"/> (only the most
     /// confident <paramref name="conditionedFraction"/> of each class by the PseudoLabeler's confidence, when below 1);

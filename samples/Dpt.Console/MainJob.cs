@@ -150,7 +150,7 @@ internal sealed class MainJob
                     metrics["stage2"] = measures;
                     metrics["fullySupervised"] = generators.FullySupervised;
                     if (_args.Stages >= 3)
-                        metrics["stage3"] = RunStage3(ml, stage2.Transform(pseudoLabeled), testView, budget, output, checkpoints, stage1!, stage1ScoredTest!, metrics["stage1"]!["accuracy"]!.GetValue<double>());
+                        metrics["stage3"] = RunStage3(ml, stage2.Transform(pseudoLabeled), testView, budget, output, checkpoints, stage1!, generators, stage1ScoredTest!, metrics["stage1"]!["accuracy"]!.GetValue<double>());
                 }
             }
         }
@@ -164,13 +164,14 @@ internal sealed class MainJob
     /// comes back from stage 1's pretraining checkpoint).
     /// </summary>
     private JsonObject RunStage3(MLContext ml, IDataView withGenerated, IDataView testView, Budget budget, string output, string checkpoints,
-        PseudoLabelerTransformer stage1, IDataView stage1ScoredTest, double stage1Accuracy)
+        PseudoLabelerTransformer stage1, GeneratorEvaluation generators, IDataView stage1ScoredTest, double stage1Accuracy)
     {
         var options = ClassifierOptions<DptClassifierTrainer.Options>(_args.Algorithms[^1], budget, checkpoints);
         options.GeneratedImagesPerClass = _args.GeneratedPerClass;
         options.GeneratedImageWeight = _args.GeneratedWeight;
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
-        options.GeneratedImageFilter = _args.FilterGenerated ? stage1.Classifier : null;
+        options.GeneratedImageFilter = !_args.FilterGenerated ? null : _args.ReferenceFilter ? generators.FullySupervisedClassifier : stage1.Classifier;
+        string filterName = _args.ReferenceFilter ? "the fully supervised reference's filter" : "stage 1's filter";
         options.GeneratedImageMinimumConfidence = _args.GeneratedConfidence;
         options.GeneratedClassMinimumPassRate = _args.GeneratedPassRate;
         var clock = Stopwatch.StartNew();
@@ -179,7 +180,7 @@ internal sealed class MainJob
         var generated = stage3.GeneratedImages;
         if (generated is not null)
             Console.WriteLine($"    generated images: {generated.TotalReceived} made" +
-                (_args.FilterGenerated ? $", {generated.TotalKept} kept by stage 1's filter (per class {string.Join(" ", generated.Kept)})" : "") +
+                (_args.FilterGenerated ? $", {generated.TotalKept} kept by {filterName} (per class {string.Join(" ", generated.Kept)})" : "") +
                 $", {generated.TotalUsed} used (per class {string.Join(" ", generated.Used)})");
         var scoredTest = ml.Data.Cache(stage3.Transform(testView));
         var testMetrics = Evaluate(ml, scoredTest, DefaultColumnNames.PredictedLabel);
@@ -193,8 +194,8 @@ internal sealed class MainJob
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
-            ["filteredByStage1"] = _args.FilterGenerated, ["minimumFilterProbability"] = _args.GeneratedConfidence,
-            ["minimumClassPassRate"] = _args.GeneratedPassRate,
+            ["filteredByStage1"] = _args.FilterGenerated && !_args.ReferenceFilter, ["filteredByReference"] = _args.ReferenceFilter,
+            ["minimumFilterProbability"] = _args.GeneratedConfidence, ["minimumClassPassRate"] = _args.GeneratedPassRate,
             ["generatedImages"] = generated is null ? null : new JsonObject
             {
                 ["made"] = Counts(generated.Received), ["kept"] = Counts(generated.Kept), ["used"] = Counts(generated.Used),

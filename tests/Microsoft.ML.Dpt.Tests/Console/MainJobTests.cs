@@ -49,6 +49,8 @@ public class MainJobTests
     [InlineData("--generated-confidence 2 --filter-generated", "Option --generated-confidence needs a probability in [0, 1]; got '2'.")]
     [InlineData("--generated-pass-rate 0.5", "Option --generated-pass-rate is a threshold of stage 1's filter; add --filter-generated.")]
     [InlineData("--generated-pass-rate 1.5 --filter-generated", "Option --generated-pass-rate needs a probability in [0, 1]; got '1.5'.")]
+    [InlineData("--reference-filter", "Option --reference-filter picks the classifier of stage 3's filter; add --filter-generated.")]
+    [InlineData("--reference-filter --filter-generated --stages 2", "Option --reference-filter vets stage 3's generated images; --stages 2 stops before stage 3.")]
     [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
     [InlineData("--temperature 0", "Option --temperature needs a positive number; got '0'.")]
     [InlineData("--min-crop 1.5", "Option --min-crop needs a fraction in (0, 1]; got '1.5'.")]
