@@ -7,6 +7,13 @@ namespace Dpt.ConsoleApp;
 /// <summary>Budget presets: quick fits 2 CPU cores in minutes; full is the benchmark budget, meant for a GPU.</summary>
 internal enum Preset { Quick, Full }
 
+/// <summary>
+/// The classifier that vets stage 3's generated images (with --filter-generated): stage 1's; a supervised SmallCnn
+/// trained on stage 1's pseudo-labels of every training image; or the fully supervised reference, which knows every
+/// true label (a measurement of what class-faithful images give stage 3, not a method).
+/// </summary>
+internal enum FilterClassifier { Stage1, PseudoLabels, TrueLabels }
+
 /// <summary>The main job's command line.</summary>
 internal sealed record CommandLine
 {
@@ -33,7 +40,7 @@ internal sealed record CommandLine
     public bool LearnMetric { get; init; } = true;            // the library's default is false; see docs/results.md
     public bool MirrorFeatures { get; init; }
     public bool FilterGenerated { get; init; }
-    public bool ReferenceFilter { get; init; }               // a measurement, not a method: the filter then knows every label
+    public FilterClassifier FilterWith { get; init; } = FilterClassifier.Stage1;
     public double GeneratedConfidence { get; init; }
     public double GeneratedPassRate { get; init; }
     public int? Steps { get; init; }
@@ -120,9 +127,11 @@ internal sealed record CommandLine
           --fine-tune              stage 3 starts from stage 1's weights instead of from scratch
           --filter-generated       stage 3 uses only the generated images that stage 1's classifier assigns
                                    to the class they were generated for, the most probable to it first
-          --reference-filter       with --filter-generated, a measurement and not a method: the filter is the
-                                   fully supervised reference (every training label) instead of stage 1, to
-                                   see what stage 3 gains from class-faithful images alone
+          --filter-with C          with --filter-generated, the filter's classifier: stage1 (default);
+                                   pseudolabels, a supervised SmallCnn trained on stage 1's pseudo-labels of
+                                   every training image (the fully supervised reference's recipe); or
+                                   truelabels, the fully supervised reference itself, which knows every true
+                                   label: a measurement of what class-faithful images give stage 3, not a method
           --generated-confidence P with --filter-generated: only the generated images that stage 1's classifier
                                    gives probability P or more for their class (default 0)
           --generated-pass-rate F  with --filter-generated: a class of which stage 1's classifier keeps less
@@ -187,7 +196,7 @@ internal sealed record CommandLine
                 "--generated-weight" => result with { GeneratedWeight = NonNegative("--generated-weight", Value()) },
                 "--fine-tune" => result with { FineTune = true },
                 "--filter-generated" => result with { FilterGenerated = true },
-                "--reference-filter" => result with { ReferenceFilter = true },
+                "--filter-with" => result with { FilterWith = Choice<FilterClassifier>("--filter-with") },
                 "--generated-confidence" => result with { GeneratedConfidence = Probability("--generated-confidence", Value()) },
                 "--generated-pass-rate" => result with { GeneratedPassRate = Probability("--generated-pass-rate", Value()) },
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
@@ -222,10 +231,10 @@ internal sealed record CommandLine
             throw new ArgumentException("Option --generated-confidence is a threshold of stage 1's filter; add --filter-generated.");
         if (result.GeneratedPassRate > 0 && !result.FilterGenerated)
             throw new ArgumentException("Option --generated-pass-rate is a threshold of stage 1's filter; add --filter-generated.");
-        if (result.ReferenceFilter && !result.FilterGenerated)
-            throw new ArgumentException("Option --reference-filter picks the classifier of stage 3's filter; add --filter-generated.");
-        if (result.ReferenceFilter && result.Stages < 3)
-            throw new ArgumentException($"Option --reference-filter vets stage 3's generated images; --stages {result.Stages} stops before stage 3.");
+        if (result.FilterWith != FilterClassifier.Stage1 && !result.FilterGenerated)
+            throw new ArgumentException("Option --filter-with picks the classifier of stage 3's filter; add --filter-generated.");
+        if (result.FilterWith != FilterClassifier.Stage1 && result.Stages < 3)
+            throw new ArgumentException($"Option --filter-with picks stage 3's filter; --stages {result.Stages} stops before stage 3.");
         return result;
     }
 

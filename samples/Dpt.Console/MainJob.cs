@@ -170,8 +170,20 @@ internal sealed class MainJob
         options.GeneratedImagesPerClass = _args.GeneratedPerClass;
         options.GeneratedImageWeight = _args.GeneratedWeight;
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
-        options.GeneratedImageFilter = !_args.FilterGenerated ? null : _args.ReferenceFilter ? generators.FullySupervisedClassifier : stage1.Classifier;
-        string filterName = _args.ReferenceFilter ? "the fully supervised reference's filter" : "stage 1's filter";
+        using var pseudoLabelFilter = _args.FilterGenerated && _args.FilterWith == FilterClassifier.PseudoLabels
+            ? TrainPseudoLabelFilter(generators, withGenerated) : null;
+        options.GeneratedImageFilter = !_args.FilterGenerated ? null : _args.FilterWith switch
+        {
+            FilterClassifier.PseudoLabels => pseudoLabelFilter!.Classifier,
+            FilterClassifier.TrueLabels => generators.FullySupervisedClassifier,
+            _ => stage1.Classifier,
+        };
+        string filterName = _args.FilterWith switch
+        {
+            FilterClassifier.PseudoLabels => "the pseudo-label classifier's filter",
+            FilterClassifier.TrueLabels => "the fully supervised reference's filter",
+            _ => "stage 1's filter",
+        };
         options.GeneratedImageMinimumConfidence = _args.GeneratedConfidence;
         options.GeneratedClassMinimumPassRate = _args.GeneratedPassRate;
         var clock = Stopwatch.StartNew();
@@ -194,7 +206,8 @@ internal sealed class MainJob
         {
             ["accuracy"] = accuracy, ["seconds"] = seconds, ["steps"] = options.NumberOfSteps,
             ["generatedPerClass"] = _args.GeneratedPerClass, ["generatedWeight"] = _args.GeneratedWeight, ["fineTuned"] = _args.FineTune,
-            ["filteredByStage1"] = _args.FilterGenerated && !_args.ReferenceFilter, ["filteredByReference"] = _args.ReferenceFilter,
+            ["filteredByStage1"] = _args.FilterGenerated && _args.FilterWith == FilterClassifier.Stage1,
+            ["filterClassifier"] = _args.FilterGenerated ? _args.FilterWith.ToString() : null,
             ["minimumFilterProbability"] = _args.GeneratedConfidence, ["minimumClassPassRate"] = _args.GeneratedPassRate,
             ["generatedImages"] = generated is null ? null : new JsonObject
             {
@@ -207,6 +220,18 @@ internal sealed class MainJob
             },
             ["testConfusion"] = Confusion(testMetrics),
         };
+    }
+
+    /// <summary>
+    /// The filter of --filter-with pseudolabels: the fully supervised reference's recipe trained on stage 1's
+    /// pseudo-labels of every training image (the generated images in <paramref name="withGenerated"/> are not read).
+    /// It judges images by their pixels, as the generator learnt them, where stage 1 reads contrastive features.
+    /// </summary>
+    private static PseudoLabelerTransformer TrainPseudoLabelFilter(GeneratorEvaluation generators, IDataView withGenerated)
+    {
+        var (filter, seconds) = generators.TrainSupervised(withGenerated, DefaultColumnNames.PseudoLabel);
+        Console.WriteLine($"    pseudo-label classifier for the filter (every training image, stage 1's pseudo-labels): {seconds:F0} s");
+        return filter;
     }
 
     private T ClassifierOptions<T>(Stage1Method method, Budget budget, string checkpoints) where T : SemiSupervisedTrainerOptions, new()
