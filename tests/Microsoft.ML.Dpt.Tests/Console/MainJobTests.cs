@@ -145,6 +145,19 @@ public class MainJobTests
         var again = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
         foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage2.fd", "stage2.cas", "stage3.accuracy" })
             Assert.Equal(Number(metrics, key), Number(again, key));
+
+        // Stage 3's filter can be a classifier trained on stage 1's pseudo-labels instead: stages 1 and 2 come back
+        // from their checkpoints unchanged, and the new filter's counts are printed and recorded under its name.
+        (exitCode, stdout, error) = RunMainJob(args.Concat(new[] { "--filter-with", "pseudolabels" }).ToArray());
+        Assert.True(exitCode == 0, error);
+        Assert.Contains("pseudo-label classifier for the filter (every training image, stage 1's pseudo-labels)", stdout);
+        var filtered = JsonNode.Parse(File.ReadAllText(output.File("metrics.json")))!.AsObject();
+        foreach (var key in new[] { "stage1.accuracy", "stage2.fd" })
+            Assert.Equal(Number(metrics, key), Number(filtered, key));
+        Assert.Equal("PseudoLabels", filtered["stage3"]!["filterClassifier"]!.GetValue<string>());
+        Assert.False(filtered["stage3"]!["filteredByStage1"]!.GetValue<bool>());
+        var keptByPseudoLabels = filtered["stage3"]!["generatedImages"]!["kept"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
+        Assert.Contains($"{keptByPseudoLabels.Sum()} kept by the pseudo-label classifier's filter (per class {string.Join(" ", keptByPseudoLabels)})", stdout);
     }
 
     [Fact]
