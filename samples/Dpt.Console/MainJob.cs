@@ -172,18 +172,13 @@ internal sealed class MainJob
         options.StartFrom = _args.FineTune ? stage1.Classifier : null;
         using var pseudoLabelFilter = _args.FilterGenerated && _args.FilterWith == FilterClassifier.PseudoLabels
             ? TrainPseudoLabelFilter(generators, withGenerated) : null;
-        options.GeneratedImageFilter = !_args.FilterGenerated ? null : _args.FilterWith switch
+        var (filter, filterName) = _args.FilterWith switch
         {
-            FilterClassifier.PseudoLabels => pseudoLabelFilter!.Classifier,
-            FilterClassifier.TrueLabels => generators.FullySupervisedClassifier,
-            _ => stage1.Classifier,
+            FilterClassifier.PseudoLabels => (pseudoLabelFilter!.Classifier, "the pseudo-label classifier's filter"),
+            FilterClassifier.TrueLabels => (generators.FullySupervisedClassifier, "the fully supervised reference's filter"),
+            _ => (stage1.Classifier, "stage 1's filter"),
         };
-        string filterName = _args.FilterWith switch
-        {
-            FilterClassifier.PseudoLabels => "the pseudo-label classifier's filter",
-            FilterClassifier.TrueLabels => "the fully supervised reference's filter",
-            _ => "stage 1's filter",
-        };
+        options.GeneratedImageFilter = _args.FilterGenerated ? filter : null;
         options.GeneratedImageMinimumConfidence = _args.GeneratedConfidence;
         options.GeneratedClassMinimumPassRate = _args.GeneratedPassRate;
         var clock = Stopwatch.StartNew();
