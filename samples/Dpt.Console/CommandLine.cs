@@ -125,16 +125,17 @@ internal sealed record CommandLine
                                    paper's recipe is all at weight 1, which needs a generator near the data:
                                    see docs/results.md)
           --fine-tune              stage 3 starts from stage 1's weights instead of from scratch
-          --filter-generated       stage 3 uses only the generated images that stage 1's classifier assigns
-                                   to the class they were generated for, the most probable to it first
+          --filter-generated       stage 3 uses only the generated images that the filter's classifier (stage
+                                   1's unless --filter-with) assigns to the class they were generated for, the
+                                   most probable to it first
           --filter-with C          with --filter-generated, the filter's classifier: stage1 (default);
                                    pseudolabels, a supervised SmallCnn trained on stage 1's pseudo-labels of
                                    every training image (the fully supervised reference's recipe); or
                                    truelabels, the fully supervised reference itself, which knows every true
                                    label: a measurement of what class-faithful images give stage 3, not a method
-          --generated-confidence P with --filter-generated: only the generated images that stage 1's classifier
+          --generated-confidence P with --filter-generated: only the generated images that the filter's classifier
                                    gives probability P or more for their class (default 0)
-          --generated-pass-rate F  with --filter-generated: a class of which stage 1's classifier keeps less
+          --generated-pass-rate F  with --filter-generated: a class of which the filter's classifier keeps less
                                    than the share F of the generated images gives none (default 0)
           --diffusion-steps N      diffusion training steps (default: from the preset)
           --conditioned-fraction F the generator learns each class from the most confident fraction F of
