@@ -6,15 +6,20 @@ namespace Microsoft.ML.Dpt.Models;
 
 /// <summary>
 /// A 2-D convolution, as <c>nn.Conv2d</c> (same initialisation, same parameter names <c>weight</c> and <c>bias</c>, so
-/// saved models load), that computes layers with fewer than <see cref="MinimumComputedOutputs"/> output channels as
-/// that many, the extra ones with zero weights, and keeps the real ones.
+/// saved models load), that on the CPU computes layers with fewer than <see cref="MinimumComputedOutputs"/> output
+/// channels as that many, the extra ones with zero weights, and spatial layers whose input channels are more than one
+/// block of 16 but not a whole number of blocks with zero input channels up to the next block; it keeps the real ones.
 /// </summary>
 /// <remarks>
-/// Why: on CPUs with AVX-512, the convolution backward pass of oneDNN in the libtorch that TorchSharp 0.107 ships
-/// computes wrong input gradients for layers with fewer than 16 output channels (errors of order 1 against a float64
-/// reference for 32 → 1, 32 → 3, 16 → 8, 8 → 8, 4 → 4 and 1 → 8, NaN when freed memory held NaN); with 16 or more
-/// they are exact. The zero channels cost a little arithmetic in the few layers that need them (a U-Net's last layer
-/// to 1 or 3 channels, a classifier narrower than 16) and keep the fast kernels for all the others.
+/// Why: the oneDNN in the libtorch that TorchSharp 0.107 ships has two CPU kernels of that kind that read memory they
+/// never wrote. On CPUs with AVX-512 the backward pass of a layer with fewer than 16 outputs computes wrong input
+/// gradients (errors of order 1 against a float64 reference for 32 → 1, 32 → 3, 16 → 8, 8 → 8, 4 → 4 and 1 → 8, NaN
+/// when freed memory held NaN); with 16 or more they are exact. And the forward pass of a 3x3 layer with 20, 24, 28,
+/// 40, 56, 72, 100 or 120 inputs (more than 16, not a multiple of 16) multiplies the unwritten padding of its last
+/// block of inputs by zero weights, so it gives NaN wherever that memory held NaN or infinity (the tiny U-Net's
+/// 24-channel layers stopped its training; 1x1 layers and layers of up to 16 inputs are exact). The zero channels
+/// cost a little arithmetic in the few layers that need them (a U-Net's last layer to 1 or 3 channels, the tiny
+/// U-Net's 24-channel joins, a classifier narrower than 16) and keep the fast kernels for all the others.
 /// </remarks>
 internal sealed class Convolution : nn.Module<Tensor, Tensor>
 {
@@ -42,15 +47,37 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        long outputs = weight.shape[0];
-        if (outputs >= MinimumComputedOutputs || input.device_type != DeviceType.CPU) return Convolve(input, weight, bias);
+        long outputs = weight.shape[0], inputs = weight.shape[1];
+        if (input.device_type != DeviceType.CPU) return Convolve(input, weight, bias);
+        long extraOutputs = Math.Max(0, MinimumComputedOutputs - outputs);
+        long extraInputs = ComputedInputs(inputs, weight.shape[2] * weight.shape[3]) - inputs;
+        if (extraOutputs == 0 && extraInputs == 0) return Convolve(input, weight, bias);
 
         using var scope = NewDisposeScope();
-        long extra = MinimumComputedOutputs - outputs;
-        var extraWeights = zeros(new[] { extra, weight.shape[1], weight.shape[2], weight.shape[3] }, weight.dtype, weight.device);
-        var paddedBias = bias is null ? null : cat(new[] { bias, zeros(new[] { extra }, bias.dtype, bias.device) }, 0);
-        return Convolve(input, cat(new[] { weight, extraWeights }, 0), paddedBias).narrow(1, 0, outputs).MoveToOuterDisposeScope();
+        var (x, weights, biases) = (input, (Tensor)weight, (Tensor?)bias);
+        if (extraInputs > 0)
+        {
+            x = cat(new[] { input, zeros(new[] { input.shape[0], extraInputs, input.shape[2], input.shape[3] }, input.dtype, input.device) }, 1);
+            weights = cat(new[] { weights, zeros(new[] { outputs, extraInputs, weight.shape[2], weight.shape[3] }, weight.dtype, weight.device) }, 1);
+        }
+        if (extraOutputs > 0)
+        {
+            weights = cat(new[] { weights, zeros(new[] { extraOutputs, weights.shape[1], weight.shape[2], weight.shape[3] }, weight.dtype, weight.device) }, 0);
+            biases = bias is null ? null : cat(new[] { bias, zeros(new[] { extraOutputs }, bias.dtype, bias.device) }, 0);
+        }
+        var result = Convolve(x, weights, biases);
+        return (extraOutputs > 0 ? result.narrow(1, 0, outputs) : result).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Input channels computed for a layer with <paramref name="inputs"/> of them and a kernel of
+    /// <paramref name="kernelArea"/> taps: a spatial kernel with more than one block of 16 that is not a whole number
+    /// of blocks gets zero channels up to the next whole one; every other layer computes its own.
+    /// </summary>
+    internal static long ComputedInputs(long inputs, long kernelArea) =>
+        kernelArea > 1 && inputs > MinimumComputedOutputs && inputs % MinimumComputedOutputs != 0
+            ? (inputs + MinimumComputedOutputs - 1) / MinimumComputedOutputs * MinimumComputedOutputs
+            : inputs;
 
     private Tensor Convolve(Tensor input, Tensor weights, Tensor? biases) =>
         nn.functional.conv2d(input, weights, biases, strides: _strides, padding: _paddings);

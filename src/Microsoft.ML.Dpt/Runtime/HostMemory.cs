@@ -3,25 +3,21 @@ using System.Runtime.InteropServices;
 namespace Microsoft.ML.Dpt.Runtime;
 
 /// <summary>
-/// How libtorch's CPU tensors get their memory from glibc's <c>malloc</c>: zero-filled, and reused after a free
-/// instead of handed back to the kernel. <see cref="TorchRuntime.EnsureLoaded"/> applies it before the first tensor
-/// exists, on Linux with glibc, unless <see cref="OptOutVariable"/> is set.
+/// How libtorch's CPU tensors get their memory from glibc's <c>malloc</c>: reused after a free instead of handed back
+/// to the kernel. <see cref="TorchRuntime.EnsureLoaded"/> applies it before the first tensor exists, on Linux with
+/// glibc, unless <see cref="OptOutVariable"/> is set.
 /// </summary>
 /// <remarks>
-/// <para><b>Zero-filled, as a guard.</b> Some CPU kernels of the libtorch that TorchSharp 0.107 ships read memory
-/// they never wrote: two are known and avoided (oneDNN's convolution with few output channels, see
-/// <c>Models.Convolution</c>, and <c>group_norm</c>, see <c>Models.Diffusion.GroupNormalization</c>). Fresh pages
-/// from the kernel are zero; glibc's <c>M_PERTURB</c> makes every block it hands out zero-filled too (and
-/// overwrites a freed one), so a read of that kind not yet found sees zeros rather than an earlier tensor's NaN. At
-/// least one is left: with heap reuse and without the filling, the tiny U-Net's training tests stop with a NaN loss
-/// within 50 steps. The filling halves the speed of large elementwise operations, and it widens the window of
-/// TorchSharp's <c>Scalar</c> finalizer race (docs/performance.md).</para>
-/// <para><b>Reused, for speed.</b> By default glibc maps most blocks above 128 KiB afresh and unmaps them when freed,
-/// so every training step page-faults on all its activations again: on the project's 2-core machine the contrastive
-/// pretraining spent 40 % of its CPU time in the kernel doing that. Here blocks below
-/// <see cref="MappedBlockBytes"/> come from the heap and the heap is never trimmed, so a step's freed memory serves
-/// the next; larger blocks (the label-propagation graph's, say) are still mapped and unmapped, so a few huge
-/// temporaries do not leave the heap at their size.</para>
+/// <para>By default glibc maps most blocks above 128 KiB afresh and unmaps them when freed, so every training step
+/// page-faults on all its activations again: on the project's 2-core machine the contrastive pretraining spent 40 %
+/// of its CPU time in the kernel doing that. Here blocks below <see cref="MappedBlockBytes"/> come from the heap and
+/// the heap is never trimmed, so a step's freed memory serves the next; larger blocks (the label-propagation graph's,
+/// say) are still mapped and unmapped, so a few huge temporaries do not leave the heap at their size.</para>
+/// <para>Reused memory holds what the last tensor there held, NaN included, so a kernel that reads memory it never
+/// wrote goes wrong with it. The ones the package meets are avoided where they are called (<c>Models.Convolution</c>,
+/// <c>Models.Diffusion.GroupNormalization</c>), and the test suite passes with every block libtorch allocates filled
+/// with NaN (docs/performance.md). Earlier versions had glibc zero-fill every block as a guard; that cost 1.1-2.7x
+/// on the project's machine and is gone.</para>
 /// These are process-wide C-library settings; an application that must keep glibc's defaults sets
 /// <see cref="OptOutVariable"/> to 1 before the package is first used.
 /// </remarks>
@@ -37,7 +33,6 @@ public static class HostMemory
     private const int TrimThreshold = -1;
     private const int TopPad = -2;
     private const int MmapThreshold = -3;
-    private const int Perturb = -6;
 
     /// <summary>Extra heap requested from the kernel at a time, so that a growing heap asks rarely: 64 MiB.</summary>
     private const int TopPadBytes = 64 << 20;
@@ -63,16 +58,15 @@ public static class HostMemory
 
     /// <summary>One line for logs: what <see cref="Prepare"/> did.</summary>
     internal static string Describe(bool applied) => applied
-        ? $"CPU tensors get zero-filled memory from glibc, and blocks under {MappedBlockBytes >> 20} MiB are reused rather than unmapped ({OptOutVariable}=1 keeps glibc's defaults)."
+        ? $"CPU tensors' memory blocks under {MappedBlockBytes >> 20} MiB are reused rather than unmapped ({OptOutVariable}=1 keeps glibc's defaults)."
         : "";
 
     private static bool TrySetGlibcOptions()
     {
         try
         {
-            // mallopt returns 1 on success and 0 on error. The perturb byte p fills freed blocks with p and new ones
-            // with p ^ 0xff: zeros for 0xff.
-            return mallopt(Perturb, 0xff) == 1 && mallopt(MmapThreshold, MappedBlockBytes) == 1
+            // mallopt returns 1 on success and 0 on error.
+            return mallopt(MmapThreshold, MappedBlockBytes) == 1
                 && mallopt(TrimThreshold, int.MaxValue) == 1 && mallopt(TopPad, TopPadBytes) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
