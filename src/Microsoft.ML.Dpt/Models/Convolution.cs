@@ -15,9 +15,9 @@ namespace Microsoft.ML.Dpt.Models;
 /// never wrote. On CPUs with AVX-512 the backward pass of a layer with fewer than 16 outputs computes wrong input
 /// gradients (errors of order 1 against a float64 reference for 32 → 1, 32 → 3, 16 → 8, 8 → 8, 4 → 4 and 1 → 8, NaN
 /// when freed memory held NaN); with 16 or more they are exact. And the forward pass of a 3x3 layer with 20, 24, 28,
-/// 40, 56, 72, 100 or 120 inputs (more than 16, not a multiple of 16) multiplies the unwritten padding of its last
-/// block of inputs by zero weights, so it gives NaN wherever that memory held NaN or infinity (the tiny U-Net's
-/// 24-channel layers stopped its training; 1x1 layers and layers of up to 16 inputs are exact). The zero channels
+/// 40, 56, 72, 100 or 120 inputs (more than 16, not a multiple of 16) is wrong: outputs off by as much as they are
+/// large against a float64 reference, whatever the memory held, and NaN where the unwritten padding of its last block
+/// of inputs held NaN (the tiny U-Net's 24-channel joins; 1x1 layers and layers of up to 16 inputs are exact). The zero channels
 /// cost a little arithmetic in the few layers that need them (a U-Net's last layer to 1 or 3 channels, the tiny
 /// U-Net's 24-channel joins, a classifier narrower than 16) and keep the fast kernels for all the others.
 /// </remarks>
