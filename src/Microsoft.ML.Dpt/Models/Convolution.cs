@@ -26,6 +26,12 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     /// <summary>Output channels computed at the least: oneDNN's AVX-512 block of 16 floats.</summary>
     public const int MinimumComputedOutputs = 16;
 
+    /// <summary>
+    /// Names what the CPU computes here, for training fingerprints: checkpoints of the tiny U-Net from before its
+    /// 24-channel layers were padded (2026-12-07) hold weights fitted to a wrong forward pass and must not be resumed.
+    /// </summary>
+    public const string Arithmetic = "zero channels up to 16 outputs and to whole blocks of 16 spatial inputs";
+
     private readonly long[] _strides, _paddings;
     private readonly Parameter weight;
     private readonly Parameter? bias;
