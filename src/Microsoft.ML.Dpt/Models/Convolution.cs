@@ -6,7 +6,7 @@ namespace Microsoft.ML.Dpt.Models;
 
 /// <summary>
 /// A 2-D convolution, as <c>nn.Conv2d</c> (same initialisation, same parameter names <c>weight</c> and <c>bias</c>, so
-/// saved models load), that on the CPU computes layers with fewer than <see cref="MinimumComputedOutputs"/> output
+/// saved models load), that on the CPU computes layers with fewer than <see cref="ChannelBlock"/> output
 /// channels as that many, the extra ones with zero weights, and spatial layers whose input channels are more than one
 /// block of 16 but not a whole number of blocks with zero input channels up to the next block; it keeps the real ones.
 /// </summary>
@@ -17,14 +17,15 @@ namespace Microsoft.ML.Dpt.Models;
 /// when freed memory held NaN); with 16 or more they are exact. And the forward pass of a 3x3 layer with 20, 24, 28,
 /// 40, 56, 72, 100 or 120 inputs (more than 16, not a multiple of 16) is wrong: outputs off by as much as they are
 /// large against a float64 reference, whatever the memory held, and NaN where the unwritten padding of its last block
-/// of inputs held NaN (the tiny U-Net's 24-channel joins; 1x1 layers and layers of up to 16 inputs are exact). The zero channels
-/// cost a little arithmetic in the few layers that need them (a U-Net's last layer to 1 or 3 channels, the tiny
-/// U-Net's 24-channel joins, a classifier narrower than 16) and keep the fast kernels for all the others.
+/// of inputs held NaN (the tiny U-Net's 24-channel joins; 1x1 layers and layers of up to 16 inputs are exact). The
+/// zero channels cost a little arithmetic in the few layers that need them (a U-Net's last layer to 1 or 3 channels,
+/// the tiny U-Net's 24-channel joins, a classifier narrower than 16) and keep the fast kernels for all the others.
 /// </remarks>
 internal sealed class Convolution : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Output channels computed at the least: oneDNN's AVX-512 block of 16 floats.</summary>
-    public const int MinimumComputedOutputs = 16;
+    /// <summary>oneDNN's AVX-512 block of 16 floats: the fewest output channels computed, and the unit that a spatial
+    /// layer's input channels are rounded up to.</summary>
+    public const int ChannelBlock = 16;
 
     /// <summary>
     /// Names what the CPU computes here, for training fingerprints: checkpoints of the tiny U-Net from before its
@@ -54,10 +55,9 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         long outputs = weight.shape[0], inputs = weight.shape[1];
-        if (input.device_type != DeviceType.CPU) return Convolve(input, weight, bias);
-        long extraOutputs = Math.Max(0, MinimumComputedOutputs - outputs);
+        long extraOutputs = Math.Max(0, ChannelBlock - outputs);
         long extraInputs = ComputedInputs(inputs, weight.shape[2] * weight.shape[3]) - inputs;
-        if (extraOutputs == 0 && extraInputs == 0) return Convolve(input, weight, bias);
+        if (input.device_type != DeviceType.CPU || (extraOutputs == 0 && extraInputs == 0)) return Convolve(input, weight, bias);
 
         using var scope = NewDisposeScope();
         var (x, weights, biases) = (input, (Tensor)weight, (Tensor?)bias);
@@ -81,8 +81,8 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     /// of blocks gets zero channels up to the next whole one; every other layer computes its own.
     /// </summary>
     internal static long ComputedInputs(long inputs, long kernelArea) =>
-        kernelArea > 1 && inputs > MinimumComputedOutputs && inputs % MinimumComputedOutputs != 0
-            ? (inputs + MinimumComputedOutputs - 1) / MinimumComputedOutputs * MinimumComputedOutputs
+        kernelArea > 1 && inputs > ChannelBlock && inputs % ChannelBlock != 0
+            ? (inputs + ChannelBlock - 1) / ChannelBlock * ChannelBlock
             : inputs;
 
     private Tensor Convolve(Tensor input, Tensor weights, Tensor? biases) =>
