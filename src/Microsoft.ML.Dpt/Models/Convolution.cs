@@ -28,8 +28,9 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     public const int ChannelBlock = 16;
 
     /// <summary>
-    /// Names what the CPU computes here, for training fingerprints: checkpoints of the tiny U-Net from before its
-    /// 24-channel layers were padded (2026-12-07) hold weights fitted to a wrong forward pass and must not be resumed.
+    /// Names what the CPU computes here, for training fingerprints: checkpoints of a network with input-padded layers
+    /// (<see cref="PadsInputsIn"/>) from before those layers were padded (2026-12-07) hold weights fitted to a wrong
+    /// forward pass and must not be resumed.
     /// </summary>
     public const string Arithmetic = "zero channels up to 16 outputs and to whole blocks of 16 spatial inputs";
 
@@ -84,6 +85,13 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
         kernelArea > 1 && inputs > ChannelBlock && inputs % ChannelBlock != 0
             ? (inputs + ChannelBlock - 1) / ChannelBlock * ChannelBlock
             : inputs;
+
+    /// <summary>Whether <paramref name="network"/> has a layer whose input channels the CPU pads (the tiny U-Net's
+    /// 24-channel joins, a classifier of width 24 or 40): the layers whose forward pass was wrong before.</summary>
+    internal static bool PadsInputsIn(nn.Module network) =>
+        network.modules().OfType<Convolution>().Any(layer => layer.PadsInputs);
+
+    private bool PadsInputs => ComputedInputs(weight.shape[1], weight.shape[2] * weight.shape[3]) != weight.shape[1];
 
     private Tensor Convolve(Tensor input, Tensor weights, Tensor? biases) =>
         nn.functional.conv2d(input, weights, biases, strides: _strides, padding: _paddings);

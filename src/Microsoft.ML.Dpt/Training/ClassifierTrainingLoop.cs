@@ -80,7 +80,7 @@ internal sealed class ClassifierTrainingLoop
         int steps = _options.NumberOfSteps, batch = _options.BatchSize, unlabeledBatch = batch * _options.UnlabeledRatio;
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, _stage,
             new TrainingFingerprint(_stage, _options, seed).Add("data", data).Add("extraLabeled", extraLabeled)
-                .Add("extraWeights", extraWeights).Add("initialWeights", initialWeights?.Network));
+                .Add("extraWeights", extraWeights).Add("initialWeights", initialWeights?.Network).AddConvolutionArithmetic(network));
         var algorithmState = objective?.State ?? Array.Empty<Tensor>();
         int firstStep = checkpoint?.Restore(network, average, optimizer, algorithmState) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));

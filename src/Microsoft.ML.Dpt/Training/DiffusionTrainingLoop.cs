@@ -51,7 +51,7 @@ internal sealed class DiffusionTrainingLoop
         int steps = _options.NumberOfSteps, batch = _options.BatchSize;
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,
             new TrainingFingerprint(Stage, _options, seed).Add("data", data).Add("denoiser", spec.ToString())
-                .Add("convolution", Convolution.Arithmetic));   // a checkpoint of other CPU arithmetic is not resumed
+                .AddConvolutionArithmetic(network));
         int firstStep = checkpoint?.Restore(network, average, optimizer, Array.Empty<Tensor>()) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 

@@ -1,4 +1,6 @@
 using Microsoft.ML.Dpt.Models;
+using Microsoft.ML.Dpt.Models.Diffusion;
+using Microsoft.ML.Dpt.Training.Checkpoints;
 using Microsoft.ML.Dpt.Runtime;
 using Xunit;
 using static TorchSharp.torch;
@@ -73,4 +75,23 @@ public class ConvolutionTests
     [InlineData(64, 9, 64)]
     public void OnlySpatialKernelsOverOddBlocksOf16InputsComputeExtraInputs(int inputs, int kernelArea, int computed) =>
         Assert.Equal(computed, Convolution.ComputedInputs(inputs, kernelArea));
+
+    [Fact]
+    public void OnlyNetworksWithInputPaddedLayersAddTheArithmeticToTheirFingerprints()
+    {
+        // A checkpoint of such a network was fitted to a wrong forward pass before the padding and must not resume;
+        // every other network computed right and keeps its checkpoints.
+        using var tinyUNet = DenoiserNetwork.Create(new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Tiny, 1, 28, 28, 10));
+        using var width24 = ImageClassifierNetwork.Create(new NetworkSpec(ClassifierNetwork.SmallCnn, 1, 10, 24));
+        using var width32 = ImageClassifierNetwork.Create(new NetworkSpec(ClassifierNetwork.SmallCnn, 1, 10, 32));
+        Assert.True(Convolution.PadsInputsIn(tinyUNet));
+        Assert.True(Convolution.PadsInputsIn(width24));
+        Assert.False(Convolution.PadsInputsIn(width32));
+
+        static string Digest(nn.Module? network) =>
+            (network is null ? new TrainingFingerprint("stage", new object(), 1) : new TrainingFingerprint("stage", new object(), 1).AddConvolutionArithmetic(network)).Digest();
+        Assert.Equal(Digest(null), Digest(width32));
+        Assert.NotEqual(Digest(null), Digest(width24));
+        Assert.Equal(Digest(width24), Digest(tinyUNet));
+    }
 }

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML.Dpt.Data;
+using Microsoft.ML.Dpt.Models;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Dpt.Training.Checkpoints;
@@ -71,6 +72,14 @@ internal sealed class TrainingFingerprint
         }
         return this;
     }
+
+    /// <summary>
+    /// Adds <see cref="Convolution.Arithmetic"/> when <paramref name="network"/> has layers whose input channels the
+    /// CPU pads, so that a checkpoint trained before they were padded (a wrong forward pass on AVX-512) is trained
+    /// afresh; a network without such layers computed right before and keeps its fingerprint.
+    /// </summary>
+    public TrainingFingerprint AddConvolutionArithmetic(nn.Module network) =>
+        Convolution.PadsInputsIn(network) ? Add("convolution", Convolution.Arithmetic) : this;
 
     /// <summary>The digest as lowercase hex.</summary>
     public string Digest() => Convert.ToHexString(_hash.GetHashAndReset()).ToLowerInvariant();

@@ -43,7 +43,7 @@ internal sealed class ContrastivePretrainingLoop
         if (batch < 2) throw new ArgumentException($"Contrastive pretraining needs at least 2 images; the data has {data.Count}.");
         var checkpoint = TrainingCheckpoint.In(_options.CheckpointFolder, _options.CheckpointInterval, Stage,
             new TrainingFingerprint(Stage, pretraining, seed).AddImages("images", data).Add("network", spec.ToString())
-                .Add("augmentation", _options.Augmentation.ToString()));
+                .Add("augmentation", _options.Augmentation.ToString()).AddConvolutionArithmetic(network));
         int firstStep = checkpoint?.Restore(network, null, optimizer, Array.Empty<Tensor>()) ?? 0;
         if (firstStep > 0) _log(checkpoint!.Describe(firstStep, steps));
 
