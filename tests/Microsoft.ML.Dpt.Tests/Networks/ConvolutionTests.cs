@@ -82,9 +82,11 @@ public class ConvolutionTests
         // A checkpoint of such a network was fitted to a wrong forward pass before the padding and must not resume;
         // every other network computed right and keeps its checkpoints.
         using var tinyUNet = DenoiserNetwork.Create(new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Tiny, 1, 28, 28, 10));
+        using var smallUNet = DenoiserNetwork.Create(new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Small, 1, 28, 28, 10));
         using var width24 = ImageClassifierNetwork.Create(new NetworkSpec(ClassifierNetwork.SmallCnn, 1, 10, 24));
         using var width32 = ImageClassifierNetwork.Create(new NetworkSpec(ClassifierNetwork.SmallCnn, 1, 10, 32));
         Assert.True(Convolution.PadsInputsIn(tinyUNet));
+        Assert.False(Convolution.PadsInputsIn(smallUNet));
         Assert.True(Convolution.PadsInputsIn(width24));
         Assert.False(Convolution.PadsInputsIn(width32));
 
