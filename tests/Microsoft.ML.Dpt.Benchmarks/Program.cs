@@ -12,6 +12,8 @@ using static TorchSharp.torch;
 // in PyTorch eager) wrote; the table then gets PyTorch's times, the ratios and the model FLOP utilisation.
 // --breakdown prints where the time of a U-Net diffusion step goes instead (phase by phase, device and host time).
 // --scalar-race SECONDS counts TorchSharp's Scalar finalizer race instead (ScalarRaceProbe; CPU, no results file).
+// --padding-cost times what Convolution's CPU input padding costs the tiny U-Net's training step at the CPU budget's
+// batch of 64 instead (PaddingCostProbe), and writes DIR/padding-cost.md.
 var device = DptDevice.Auto;
 bool small = false;
 string[]? precisions = null;
@@ -20,6 +22,7 @@ string output = "out/benchmarks";
 string? reference = null;
 bool breakdown = false;
 double? scalarRaceSeconds = null;
+bool paddingCost = false;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"Option {args[i]} needs a value.");
@@ -34,6 +37,7 @@ for (int i = 0; i < args.Length; i++)
         case "--reference": reference = Next(); break;
         case "--breakdown": breakdown = true; break;
         case "--scalar-race": scalarRaceSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--padding-cost": paddingCost = true; break;
         default: Console.Error.WriteLine($"error: unknown option '{args[i]}'"); return 1;
     }
 }
@@ -46,6 +50,16 @@ if (scalarRaceSeconds is double seconds)
         var (operations, failures, collections) = ScalarRaceProbe.Run(seconds, elements);
         Console.WriteLine($"scalar race, a + b of {elements:N0} floats for {seconds} s: {operations:N0} additions, {failures:N0} failed, {collections:N0} gen0 collections");
     }
+    return 0;
+}
+
+if (paddingCost)
+{
+    TorchRuntime.EnsureLoaded(Console.WriteLine);
+    string markdown = PaddingCostProbe.Run(batch: 64, warmup, repeats);
+    Directory.CreateDirectory(output);
+    File.WriteAllText(Path.Combine(output, "padding-cost.md"), markdown);
+    Console.WriteLine(markdown);
     return 0;
 }
 

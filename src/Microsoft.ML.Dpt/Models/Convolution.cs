@@ -91,7 +91,7 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     internal static bool PadsInputsIn(nn.Module network) =>
         network.modules().OfType<Convolution>().Any(layer => layer.PadsInputs);
 
-    private bool PadsInputs => ComputedInputs(weight.shape[1], weight.shape[2] * weight.shape[3]) != weight.shape[1];
+    internal bool PadsInputs => ComputedInputs(weight.shape[1], weight.shape[2] * weight.shape[3]) != weight.shape[1];
 
     private Tensor Convolve(Tensor input, Tensor weights, Tensor? biases) =>
         nn.functional.conv2d(input, weights, biases, strides: _strides, padding: _paddings);
