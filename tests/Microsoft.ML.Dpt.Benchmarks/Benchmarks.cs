@@ -130,36 +130,6 @@ internal sealed class Benchmarks
         return new BenchmarkRow(name, Name(precision), Count(network), batch, ms);
     }
 
-    /// <summary>A denoiser in training mode with its EMA copy, noise schedule and optimiser, as the training loop builds them.</summary>
-    private sealed class DiffusionSetup : IDisposable
-    {
-        public DiffusionSetup(DenoiserSpec spec, Device device, ScalarType precision)
-        {
-            random.manual_seed(1);
-            Network = DenoiserNetwork.Create(spec);
-            AverageNetwork = DenoiserNetwork.Create(spec);
-            Network.to(device, precision);
-            AverageNetwork.to(device, precision);
-            Average = new ExponentialMovingAverage(Network, AverageNetwork, Options.EmaDecay);
-            Model = new DiffusionModel(Network, NoiseSchedule.Create(Options.Schedule, Options.ScheduleSteps), Options.Prediction);
-            Optimizer = new FlatAdamW(Network, Options.LearningRate, Options.WeightDecay);
-            Network.train();
-        }
-
-        public DiffusionTrainerOptions Options { get; } = new();
-        public DenoiserNetwork Network { get; }
-        public DenoiserNetwork AverageNetwork { get; }
-        public ExponentialMovingAverage Average { get; }
-        public DiffusionModel Model { get; }
-        public FlatAdamW Optimizer { get; }
-
-        public void Dispose()
-        {
-            Network.Dispose();
-            AverageNetwork.Dispose();
-        }
-    }
-
     private static long Count(nn.Module module) => module.parameters().Sum(p => p.numel());
 
     private static string Name(ScalarType precision) => precision == ScalarType.BFloat16 ? "bf16" : "fp32";

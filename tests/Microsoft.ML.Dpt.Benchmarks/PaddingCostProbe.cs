@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Text;
-using Microsoft.ML.Dpt.Diffusion;
 using Microsoft.ML.Dpt.Models;
 using Microsoft.ML.Dpt.Models.Diffusion;
 using Microsoft.ML.Dpt.Training;
-using Microsoft.ML.Dpt.Training.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,30 +21,22 @@ internal static class PaddingCostProbe
     public static string Run(int batch, int warmup, int repeats)
     {
         var device = CPU;
-        random.manual_seed(1);
-        var spec = new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Tiny, 1, 28, 28, 10);
-        using var network = DenoiserNetwork.Create(spec);
-        using var averageNetwork = DenoiserNetwork.Create(spec);
-        var options = new DiffusionTrainerOptions();
-        var average = new ExponentialMovingAverage(network, averageNetwork, options.EmaDecay);
-        var model = new DiffusionModel(network, NoiseSchedule.Create(options.Schedule, options.ScheduleSteps), options.Prediction);
-        var optimizer = new FlatAdamW(network, options.LearningRate, options.WeightDecay);
-        var trainingStep = new DiffusionTrainingStep(model, optimizer, average, options, spec.Classes);
-        network.train();
+        using var setup = new DiffusionSetup(new DenoiserSpec(DenoiserBackbone.UNet, DenoiserSize.Tiny, 1, 28, 28, 10), device, ScalarType.Float32);
+        var trainingStep = new DiffusionTrainingStep(setup.Model, setup.Optimizer, setup.Average, setup.Options, 10);
         using var images = rand(batch, 1, 28, 28) * 2 - 1;
         using var labels = randint(10, new long[] { batch });
 
         // The tiny U-Net's input-padded layers are its two joins of 24 channels: 16 upsampled + 8 skipped at 14x14 (to
         // 16 outputs) and at 28x28 (to 8). Checked against the network, so that a changed U-Net stops the probe.
         var padded = new (long Inputs, long Outputs, long Side)[] { (24, 16, 14), (24, 8, 28) };
-        var found = network.modules().OfType<Convolution>().Where(layer => layer.PadsInputs)
+        var found = setup.Network.modules().OfType<Convolution>().Where(layer => layer.PadsInputs)
             .Select(layer => layer.named_parameters().First(p => p.name == "weight").parameter.shape)
             .Select(shape => (shape[1], shape[0])).OrderBy(layer => layer).ToArray();
         var expected = padded.Select(layer => (layer.Inputs, layer.Outputs)).OrderBy(layer => layer).ToArray();
         if (!found.SequenceEqual(expected))
             throw new InvalidOperationException($"The tiny U-Net's input-padded layers are {string.Join(", ", found)}, not {string.Join(", ", expected)}; update the probe's shapes.");
 
-        double stepMs = StepTimer.MedianMilliseconds(device, warmup, repeats, () => trainingStep.Run(images, labels, options.LearningRate));
+        double stepMs = StepTimer.MedianMilliseconds(device, warmup, repeats, () => trainingStep.Run(images, labels, setup.Options.LearningRate));
         var report = new StringBuilder()
             .AppendLine($"Tiny U-Net diffusion training step, batch {batch}, CPU ({Environment.ProcessorCount} cores), median of {repeats} after {warmup}: **{Format(stepMs)} ms**")
             .AppendLine()

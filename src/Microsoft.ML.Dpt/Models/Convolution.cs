@@ -55,9 +55,9 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        long outputs = weight.shape[0], inputs = weight.shape[1];
+        long outputs = weight.shape[0];
         long extraOutputs = Math.Max(0, ChannelBlock - outputs);
-        long extraInputs = ComputedInputs(inputs, weight.shape[2] * weight.shape[3]) - inputs;
+        long extraInputs = ExtraInputs;
         if (input.device_type != DeviceType.CPU || (extraOutputs == 0 && extraInputs == 0)) return Convolve(input, weight, bias);
 
         using var scope = NewDisposeScope();
@@ -91,7 +91,9 @@ internal sealed class Convolution : nn.Module<Tensor, Tensor>
     internal static bool PadsInputsIn(nn.Module network) =>
         network.modules().OfType<Convolution>().Any(layer => layer.PadsInputs);
 
-    internal bool PadsInputs => ComputedInputs(weight.shape[1], weight.shape[2] * weight.shape[3]) != weight.shape[1];
+    internal bool PadsInputs => ExtraInputs > 0;
+
+    private long ExtraInputs => ComputedInputs(weight.shape[1], weight.shape[2] * weight.shape[3]) - weight.shape[1];
 
     private Tensor Convolve(Tensor input, Tensor weights, Tensor? biases) =>
         nn.functional.conv2d(input, weights, biases, strides: _strides, padding: _paddings);

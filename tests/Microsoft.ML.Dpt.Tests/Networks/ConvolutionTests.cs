@@ -90,8 +90,11 @@ public class ConvolutionTests
         Assert.True(Convolution.PadsInputsIn(width24));
         Assert.False(Convolution.PadsInputsIn(width32));
 
-        static string Digest(nn.Module? network) =>
-            (network is null ? new TrainingFingerprint("stage", new object(), 1) : new TrainingFingerprint("stage", new object(), 1).AddConvolutionArithmetic(network)).Digest();
+        static string Digest(nn.Module? network)
+        {
+            var fingerprint = new TrainingFingerprint("stage", new object(), 1);
+            return (network is null ? fingerprint : fingerprint.AddConvolutionArithmetic(network)).Digest();
+        }
         Assert.Equal(Digest(null), Digest(width32));
         Assert.NotEqual(Digest(null), Digest(width24));
         Assert.Equal(Digest(width24), Digest(tinyUNet));
