@@ -54,6 +54,7 @@ internal sealed record CommandLine
     public int? DiffusionSteps { get; init; }
     public SamplerKind Sampler { get; init; } = SamplerKind.DpmSolverPlusPlus;
     public double GuidanceScale { get; init; } = 1.0;
+    public int SamplingSteps { get; init; } = 25;
     public double ConditionedFraction { get; init; } = 1.0;
     public int? EvaluationImages { get; init; }
     public bool Verbose { get; init; }
@@ -141,8 +142,9 @@ internal sealed record CommandLine
           --conditioned-fraction F the generator learns each class from the most confident fraction F of
                                    stage 1's pseudo-labels of that class; the other images train only its
                                    unconditional half (default 1: every image, as in the paper)
-          --sampler S              sampler of the generated images, 25 steps: ddpm, ddim or dpmsolverplusplus
+          --sampler S              sampler of the generated images: ddpm, ddim or dpmsolverplusplus
                                    (default dpmsolverplusplus; ddpm's images are more often of their class)
+          --sampling-steps N       the sampler's steps, 1 to the schedule's 1,000 (default 25)
           --guidance W             classifier-free guidance scale of the generated images: 0 samples the
                                    conditional model alone, larger values push each image further towards
                                    its class at the cost of variety (default 1)
@@ -203,6 +205,7 @@ internal sealed record CommandLine
                 "--diffusion-steps" => result with { DiffusionSteps = Int("--diffusion-steps", 1) },
                 "--sampler" => result with { Sampler = Choice<SamplerKind>("--sampler") },
                 "--guidance" => result with { GuidanceScale = NonNegative("--guidance", Value()) },
+                "--sampling-steps" => result with { SamplingSteps = Int("--sampling-steps", 1) },
                 "--conditioned-fraction" => result with { ConditionedFraction = Fraction("--conditioned-fraction", Value()) },
                 "--pretraining-steps" => result with { PretrainingSteps = Int("--pretraining-steps", 1) },
                 "--temperature" => result with { PretrainingTemperature = Positive("--temperature", Value()) },

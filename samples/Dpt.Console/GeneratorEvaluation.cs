@@ -91,7 +91,7 @@ internal sealed class GeneratorEvaluation
         {
             LabelColumnName = labelColumn, ConditionedFraction = conditionedFraction, Backbone = DenoiserBackbone.UNet, Size = _budget.DenoiserSize,
             NumberOfSteps = _budget.DiffusionSteps, BatchSize = _budget.DiffusionBatch, LearningRate = _budget.DiffusionLearningRate,
-            ImagesPerClass = Math.Max(1, _budget.EvaluationImages / _train.ClassNames.Count), Sampler = _args.Sampler, GuidanceScale = _args.GuidanceScale, Device = _args.Device, Seed = _args.Seed,
+            ImagesPerClass = Math.Max(1, _budget.EvaluationImages / _train.ClassNames.Count), Sampler = _args.Sampler, SamplingSteps = _args.SamplingSteps, GuidanceScale = _args.GuidanceScale, Device = _args.Device, Seed = _args.Seed,
             LogInterval = 250, Progress = p => Console.WriteLine("    " + p), CancellationToken = _cancel, CheckpointFolder = _checkpoints,
         }).Fit(labeled);
         return (stage2, clock.Elapsed.TotalSeconds);
@@ -121,7 +121,7 @@ internal sealed class GeneratorEvaluation
         {
             ["fd"] = distance, ["fdFloor"] = _floor, ["cas"] = cas, ["faithful"] = faithful.Overall,
             ["faithfulPerClass"] = new JsonArray(faithful.PerClass.Select(f => (JsonNode?)f).ToArray()), ["seconds"] = seconds, ["steps"] = _budget.DiffusionSteps,
-            ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = _args.Sampler.ToString(), ["guidanceScale"] = _args.GuidanceScale, ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
+            ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = _args.Sampler.ToString(), ["samplingSteps"] = stage2.Generator.SamplingSteps, ["guidanceScale"] = _args.GuidanceScale, ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
         };
     }
 

@@ -53,6 +53,7 @@ public class MainJobTests
     [InlineData("--filter-with pseudolabels --filter-generated --stages 2", "Option --filter-with picks stage 3's filter; --stages 2 stops before stage 3.")]
     [InlineData("--filter-with oracle --filter-generated", "Option --filter-with must be one of stage1, pseudolabels, truelabels; got 'oracle'.")]
     [InlineData("--guidance -0.5", "Option --guidance needs a non-negative number; got '-0.5'.")]
+    [InlineData("--sampling-steps 0", "Option --sampling-steps needs a whole number of at least 1; got '0'.")]
     [InlineData("--temperature 0", "Option --temperature needs a positive number; got '0'.")]
     [InlineData("--min-crop 1.5", "Option --min-crop needs a fraction in (0, 1]; got '1.5'.")]
     [InlineData("--conditioned-fraction 0", "Option --conditioned-fraction needs a fraction in (0, 1]; got '0'.")]
@@ -89,7 +90,7 @@ public class MainJobTests
     {
         using var output = TestData.NewFolder();
         string[] args = { "--data", Subset, "--labels-per-class", "1", "--train-images", "200", "--steps", "12", "--diffusion-steps", "8",
-            "--evaluation-images", "20", "--sampler", "ddim", "--guidance", "2", "--conditioned-fraction", "0.5", "--filter-generated", "--generated-confidence", "0.05",
+            "--evaluation-images", "20", "--sampler", "ddim", "--sampling-steps", "5", "--guidance", "2", "--conditioned-fraction", "0.5", "--filter-generated", "--generated-confidence", "0.05",
             "--generated-pass-rate", "0.2", "--device", "cpu", "--seed", "3", "--output", output.Path };
         var (exitCode, stdout, error) = RunMainJob(args);
         Assert.True(exitCode == 0, error);
@@ -102,6 +103,7 @@ public class MainJobTests
         Assert.Equal(Path.GetFullPath(Subset), metrics["dataset"]!.GetValue<string>());
         Assert.Equal("Ddim", metrics["stage2"]!["sampler"]!.GetValue<string>());
         Assert.Equal(2.0, Number(metrics, "stage2.guidanceScale"));
+        Assert.Equal(5, metrics["stage2"]!["samplingSteps"]!.GetValue<int>());
         Assert.Equal(0.5, Number(metrics, "stage2.conditionedFraction"));
         foreach (var key in new[] { "supervisedOnly.accuracy", "stage1.accuracy", "stage1.pseudoLabelAccuracy", "stage3.accuracy", "stage2.cas", "stage2.faithful" })
             Assert.InRange(Number(metrics, key), 0, 1);
