@@ -121,7 +121,7 @@ internal sealed class GeneratorEvaluation
         {
             ["fd"] = distance, ["fdFloor"] = _floor, ["cas"] = cas, ["faithful"] = faithful.Overall,
             ["faithfulPerClass"] = new JsonArray(faithful.PerClass.Select(f => (JsonNode?)f).ToArray()), ["seconds"] = seconds, ["steps"] = _budget.DiffusionSteps,
-            ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = _args.Sampler.ToString(), ["samplingSteps"] = stage2.Generator.SamplingSteps, ["guidanceScale"] = _args.GuidanceScale, ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
+            ["size"] = _budget.DenoiserSize.ToString(), ["sampler"] = stage2.Generator.Sampler.ToString(), ["samplingSteps"] = stage2.Generator.SamplingSteps, ["guidanceScale"] = stage2.Generator.GuidanceScale, ["generatedImages"] = generated.Count, ["samplingImagesPerSecond"] = throughput,
         };
     }
 
